@@ -10,6 +10,7 @@
 #   make fuzz       build the libFuzzer targets into build-fuzz/
 #   make install    PREFIX=/usr/local DESTDIR=
 
+.DEFAULT_GOAL := all
 VERSION  := 0.1.0
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -110,3 +111,6 @@ install: all
 
 clean:
 	rm -rf build build-asan build-fuzz bin
+
+# The browser client is embedded with .incbin (cmd/chat-gw/page.c).
+$(BUILD)/cmd/chat-gw/page.o: cmd/chat-gw/page.html

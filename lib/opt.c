@@ -14,7 +14,8 @@ static int opt_num(const char *s, uint64_t *v, const char **rest)
 	char *end;
 	unsigned long long n;
 
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+	/* strtoull() would take a sign and leading white space: digits only. */
+	if (!s || *s < '0' || *s > '9')
 		return -1;
 	errno = 0;
 	n = strtoull(s, &end, 10);
@@ -126,7 +127,7 @@ int opt_addr(const char *s, char *host, size_t hostlen, int *port, char *err,
 	}
 	if (hl >= hostlen)
 		goto bad;
-	if (opt_uint(colon + 1, 1, 65535, &p, err, errlen) < 0)
+	if (opt_uint(colon + 1, 0, 65535, &p, err, errlen) < 0)
 		goto bad;
 	memcpy(host, h, hl);
 	host[hl] = '\0';

@@ -20,7 +20,7 @@ int opt_size(const char *s, uint64_t min, uint64_t max, uint64_t *out,
 int opt_duration_ms(const char *s, uint64_t min, uint64_t max, uint64_t *out,
 		    char *err, size_t errlen);
 /* ADDR:PORT or :PORT (address defaults to 127.0.0.1) into host (hostlen
- * bytes) and port 1..65535. "[::1]:80" is accepted too. */
+ * bytes) and port 0..65535 (0: the kernel picks one). "[::1]:80" is accepted too. */
 int opt_addr(const char *s, char *host, size_t hostlen, int *port,
 	     char *err, size_t errlen);
 

@@ -1,0 +1,27 @@
+/*
+ * bus: chat-gw's side of the bus (full system): publishes go to stdout as
+ * JSON lines for chat-relay; sequenced messages, events, confirms and query
+ * answers come back on stdin. Both descriptors join the lws loop as raw
+ * files, and stdin is paused (lws_rx_flow_control) while the stdout backlog
+ * is full, so the relay feels the backpressure.
+ */
+#ifndef CHAT_GW_BUS_H
+#define CHAT_GW_BUS_H
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Adopt stdin and stdout into vh under protocol. Returns 0 or -1. */
+int bus_start(struct lws_vhost *vh, const char *protocol);
+/* Whether wsi is one of the bus descriptors. */
+bool bus_owns(struct lws *wsi);
+/* Raw file callbacks for the bus descriptors. */
+int bus_callback(struct lws *wsi, enum lws_callback_reasons reason);
+/* Whether the bus is gone (stdin EOF or write error): the gateway exits. */
+bool bus_failed(void);
+/* Queue one line (without newline) for stdout. Returns 0, or -1 when the
+ * backlog is full or the bus is gone. */
+int bus_send(const char *line, size_t n);
+
+#endif

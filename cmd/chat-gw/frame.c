@@ -1,0 +1,53 @@
+/*
+ * frame: shared, pre-framed WebSocket text frames (see frame.h). The server
+ * never masks, so the header is the same for every recipient and is built
+ * once; the writer copies whole frames back to back into one write.
+ */
+#include "frame.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct frame *frame_new(const char *payload, size_t n)
+{
+	struct frame *f;
+	uint8_t hdr[10];
+	size_t h;
+
+	hdr[0] = 0x81; /* FIN, text */
+	if (n < 126) {
+		hdr[1] = (uint8_t)n;
+		h = 2;
+	} else if (n < 65536) {
+		hdr[1] = 126;
+		hdr[2] = (uint8_t)(n >> 8);
+		hdr[3] = (uint8_t)n;
+		h = 4;
+	} else {
+		int i;
+
+		hdr[1] = 127;
+		for (i = 0; i < 8; i++)
+			hdr[2 + i] = (uint8_t)((uint64_t)n >> (56 - 8 * i));
+		h = 10;
+	}
+	if (n > UINT32_MAX - h)
+		return NULL;
+	f = malloc(sizeof(*f) + h + n + 1);
+	if (!f)
+		return NULL;
+	f->refs = 1;
+	f->len = (uint32_t)(h + n);
+	f->hdr = (uint8_t)h;
+	f->seq = 0;
+	memcpy(f->data, hdr, h);
+	memcpy(f->data + h, payload, n);
+	f->data[h + n] = '\0';
+	return f;
+}
+
+void frame_unref(struct frame *f)
+{
+	if (f && --f->refs == 0)
+		free(f);
+}

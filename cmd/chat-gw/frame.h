@@ -1,0 +1,35 @@
+/*
+ * frame: one server-to-client WebSocket text frame, header included,
+ * reference counted. Fan-out serialises a message once into a frame and
+ * queues the same frame on every recipient; the history ring holds it too.
+ * Memory: frame_new() returns a frame with one reference; each holder calls
+ * frame_unref() once; the last one frees it.
+ */
+#ifndef CHAT_GW_FRAME_H
+#define CHAT_GW_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct frame {
+	uint32_t refs;         /* holders */
+	uint32_t len;          /* bytes in data: header plus payload */
+	uint8_t hdr;           /* header bytes before the payload */
+	uint64_t seq;          /* room seq for messages, 0 otherwise */
+	unsigned char data[];  /* WebSocket header, then the JSON text */
+};
+
+/* A text frame carrying payload (n bytes). NULL when out of memory. */
+struct frame *frame_new(const char *payload, size_t n);
+static inline struct frame *frame_ref(struct frame *f) { f->refs++; return f; }
+void frame_unref(struct frame *f);
+static inline const char *frame_payload(const struct frame *f)
+{
+	return (const char *)f->data + f->hdr;
+}
+static inline size_t frame_payload_len(const struct frame *f)
+{
+	return f->len - f->hdr;
+}
+
+#endif

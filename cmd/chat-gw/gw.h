@@ -1,0 +1,79 @@
+/*
+ * gw: chat-gw's configuration and metrics, shared by its modules.
+ */
+#ifndef CHAT_GW_H
+#define CHAT_GW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "id.h"
+#include "metrics.h"
+
+enum gw_auth { AUTH_NONE, AUTH_JWT };
+
+struct gw_config {
+	char host[256];            /* --listen address */
+	int port;                  /* --listen port, 0: any free port */
+	bool standalone;           /* --standalone: no bus */
+	enum gw_auth auth;         /* --auth */
+	unsigned char *secret;     /* --jwt-secret-file contents */
+	size_t secretlen;          /* its length */
+	char node[ID_NODE_MAX + 1];/* --node */
+	int ready_fd;              /* --ready-fd, -1 none */
+	bool reuseport;            /* --reuseport */
+	uint64_t max_frame;        /* --max-frame: largest client frame */
+	uint64_t max_body;         /* --max-body: largest publish body */
+	uint64_t max_conns;        /* --max-conns */
+	uint64_t send_queue;       /* --send-queue: frames queued per client */
+	uint64_t rate;             /* --rate: publishes per second refill */
+	uint64_t burst;            /* --burst: token bucket size */
+	uint64_t history;          /* --history: messages kept per room */
+	uint64_t max_rooms;        /* --max-rooms: rooms in memory */
+	uint64_t rooms_per_conn;   /* --rooms-per-conn */
+	uint64_t ping_ms;          /* --ping-interval */
+	uint64_t timeout_ms;       /* --ping-timeout: dead peer */
+	uint64_t dedupe;           /* --dedupe: refs remembered per client */
+	uint64_t max_line;         /* --max-line: bus line bound */
+};
+
+/* Every metric chat-gw exports on /metrics. */
+enum gw_err {
+	E_BAD_REQUEST, E_UNAUTHORIZED, E_FORBIDDEN, E_NOT_JOINED, E_TOO_LARGE,
+	E_RATE_LIMITED, E_UNAVAILABLE, E_INTERNAL, E_COUNT
+};
+
+struct gw_metrics {
+	struct metric conns;          /* gauge: open WebSocket connections */
+	struct metric accepted;       /* connections accepted */
+	struct metric refused_auth;   /* handshakes refused: bad token */
+	struct metric refused_full;   /* handshakes refused: --max-conns */
+	struct metric frames_in;      /* client frames received */
+	struct metric frames_out;     /* frames sent to clients */
+	struct metric writes;         /* socket writes (frames coalesce) */
+	struct metric deliveries;     /* message frames queued to members */
+	struct metric messages;       /* messages sequenced or relayed */
+	struct metric errors[E_COUNT];/* error frames sent, by code */
+	struct metric slow;           /* closes 4008: send queue full */
+	struct metric too_big;        /* closes 1009: frame over --max-frame */
+	struct metric binary;         /* closes 1003: binary frame */
+	struct metric dedupe_hits;    /* publishes answered from the ref cache */
+	struct metric expired;        /* closes 1008: token expired */
+	struct metric rooms;          /* gauge: rooms in memory */
+	struct metric ack_latency;    /* publish to ack, seconds */
+	struct metric bus_in;         /* bus lines read */
+	struct metric bus_out;        /* bus lines written */
+	struct metric bus_bad;        /* bus lines refused */
+	struct metric bus_full;       /* publishes refused: bus backlog full */
+};
+
+extern struct gw_config gw_cfg;
+extern struct gw_metrics gw_m;
+
+/* Register every metric once at start. */
+void gw_metrics_init(void);
+/* The error code names of DESIGN.md, by enum gw_err. */
+extern const char *const gw_err_names[E_COUNT];
+
+#endif

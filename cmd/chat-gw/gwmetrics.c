@@ -1,0 +1,53 @@
+/* gwmetrics: the declaration of every metric chat-gw exports (see gw.h). */
+#include "gw.h"
+
+struct gw_metrics gw_m;
+
+static const double ack_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+				     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+				     1, 2.5, 5, 10 };
+
+static void reg(struct metric *m, enum metric_kind kind, const char *name,
+		const char *help, const char *labels)
+{
+	m->kind = kind;
+	m->name = name;
+	m->help = help;
+	m->labels = labels;
+	metric_register(m);
+}
+
+void gw_metrics_init(void)
+{
+	static const char *const err_labels[E_COUNT] = {
+		"code=\"bad_request\"", "code=\"unauthorized\"", "code=\"forbidden\"",
+		"code=\"not_joined\"", "code=\"too_large\"", "code=\"rate_limited\"",
+		"code=\"unavailable\"", "code=\"internal\"",
+	};
+	int i;
+
+	reg(&gw_m.conns, METRIC_GAUGE, "chat_gw_connections", "Open WebSocket connections.", NULL);
+	reg(&gw_m.accepted, METRIC_COUNTER, "chat_gw_connections_total", "WebSocket connections accepted.", NULL);
+	reg(&gw_m.refused_auth, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"auth\"");
+	reg(&gw_m.refused_full, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"unavailable\"");
+	reg(&gw_m.frames_in, METRIC_COUNTER, "chat_gw_frames_in_total", "Client frames received.", NULL);
+	reg(&gw_m.frames_out, METRIC_COUNTER, "chat_gw_frames_out_total", "Frames sent to clients.", NULL);
+	reg(&gw_m.writes, METRIC_COUNTER, "chat_gw_writes_total", "Socket writes to clients (frames coalesce).", NULL);
+	reg(&gw_m.deliveries, METRIC_COUNTER, "chat_gw_deliveries_total", "Messages queued to room members.", NULL);
+	reg(&gw_m.messages, METRIC_COUNTER, "chat_gw_messages_total", "Messages fanned out.", NULL);
+	for (i = 0; i < E_COUNT; i++)
+		reg(&gw_m.errors[i], METRIC_COUNTER, "chat_gw_errors_total", "Error frames sent, by code.", err_labels[i]);
+	reg(&gw_m.slow, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed by the gateway, by reason.", "reason=\"slow_consumer\"");
+	reg(&gw_m.too_big, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed by the gateway, by reason.", "reason=\"too_big\"");
+	reg(&gw_m.binary, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed by the gateway, by reason.", "reason=\"binary\"");
+	reg(&gw_m.expired, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed by the gateway, by reason.", "reason=\"token_expired\"");
+	reg(&gw_m.dedupe_hits, METRIC_COUNTER, "chat_gw_dedupe_hits_total", "Publishes answered with the first ack of their ref.", NULL);
+	reg(&gw_m.rooms, METRIC_GAUGE, "chat_gw_rooms", "Rooms in memory.", NULL);
+	gw_m.ack_latency.bounds = ack_bounds;
+	gw_m.ack_latency.nbounds = (int)(sizeof(ack_bounds) / sizeof(ack_bounds[0]));
+	reg(&gw_m.ack_latency, METRIC_HISTOGRAM, "chat_gw_publish_ack_seconds", "Time from a publish to its ack.", NULL);
+	reg(&gw_m.bus_in, METRIC_COUNTER, "chat_gw_bus_lines_in_total", "Bus lines read from the relay.", NULL);
+	reg(&gw_m.bus_out, METRIC_COUNTER, "chat_gw_bus_lines_out_total", "Bus lines written to the relay.", NULL);
+	reg(&gw_m.bus_bad, METRIC_COUNTER, "chat_gw_bus_lines_bad_total", "Bus lines refused as malformed or too long.", NULL);
+	reg(&gw_m.bus_full, METRIC_COUNTER, "chat_gw_bus_full_total", "Publishes refused because the bus backlog was full.", NULL);
+}

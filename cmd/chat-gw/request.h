@@ -1,0 +1,49 @@
+/*
+ * request: parses one client frame (a JSON text) into a request and checks
+ * its shape. It does no I/O and keeps no state, so it is unit-tested and
+ * fuzzed on its own (tests/fuzz/fuzz_request.c).
+ * Memory: request_parse() fills r, which owns the parsed JSON; the strings
+ * and JSON values in r are valid until request_free(r).
+ */
+#ifndef CHAT_GW_REQUEST_H
+#define CHAT_GW_REQUEST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum req_type {
+	REQ_JOIN,
+	REQ_LEAVE,
+	REQ_PUBLISH,
+	REQ_HISTORY,
+	REQ_PRESENCE,
+	REQ_TYPING,
+};
+
+#define REQ_REF_MAX 128         /* longest ref string */
+
+struct request {
+	enum req_type type;     /* what is asked */
+	json_t *root;           /* the parsed frame, owned */
+	json_t *ref;            /* "ref" (string or integer), or NULL */
+	const char *room;       /* "room", validated */
+	bool has_since;         /* join: "since" given */
+	uint64_t since;         /* join: last seq the client saw */
+	bool has_before;        /* history: "before" given */
+	uint64_t before;        /* history: messages with seq < before */
+	uint64_t limit;         /* history: 0 when not given */
+	json_t *body;           /* publish: the body, any JSON value */
+};
+
+/* Parse text (n bytes, need not be NUL-terminated). Returns 0, or -1 with
+ * *msg set to a static explanation for a bad_request error; r->ref is set
+ * when the frame had a usable ref, so the error can echo it. Either way the
+ * caller calls request_free(). */
+int request_parse(const char *text, size_t n, struct request *r, const char **msg);
+void request_free(struct request *r);
+/* The name of a request type ("join", ...). */
+const char *request_type_name(enum req_type t);
+
+#endif

@@ -1,0 +1,292 @@
+/*
+ * ws: the libwebsockets side of chat-gw, protocol "chat.v1". It
+ * authenticates the handshake, reassembles client frames (the per-connection
+ * receive buffer is kept small to keep idle connections cheap, so larger
+ * frames arrive in pieces), hands complete frames to the hub, and writes
+ * queued frames out. Plain HTTP on the same port (/, /healthz, /metrics) is
+ * in http.c.
+ *
+ * Writes coalesce: every frame in the queue already carries its WebSocket
+ * header (frame.c), so the writer copies as many as fit into one buffer and
+ * hands them to lws in a single write, which lws sends without adding a
+ * header of its own (LWS_WRITE_HTTP on a ws connection is a raw write, and
+ * lws keeps any unsent tail and sends it before the next WRITEABLE). Under
+ * load one TCP segment then carries many frames instead of one each.
+ */
+#include <libwebsockets.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "gw.h"
+#include "hub.h"
+#include "log.h"
+#include "name.h"
+#include "ws.h"
+
+#define WRITE_CHUNK (32 * 1024)
+
+static unsigned char *wbuf;   /* shared write buffer, LWS_PRE + capacity */
+static size_t wcap;           /* its capacity after LWS_PRE */
+bool ws_stopping;             /* SIGTERM: refuse new connections */
+
+static void ws_wake(struct conn *c)
+{
+	if (c->wsi)
+		lws_callback_on_writable(c->wsi);
+}
+
+static void ws_kill(struct conn *c)
+{
+	/* The peer may not read at all: the close frame goes out if it can,
+	 * and the connection is dropped after a few seconds if it cannot. */
+	if (c->wsi) {
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, 5);
+		lws_callback_on_writable(c->wsi);
+	}
+}
+
+void ws_setup(void)
+{
+	hub.wake = ws_wake;
+	hub.kill = ws_kill;
+}
+
+static int ws_wbuf_reserve(size_t n)
+{
+	unsigned char *p;
+
+	if (n <= wcap)
+		return 0;
+	p = realloc(wbuf, LWS_PRE + n);
+	if (!p)
+		return -1;
+	wbuf = p;
+	wcap = n;
+	return 0;
+}
+
+static int ws_writeable(struct lws *wsi, struct conn *c)
+{
+	size_t n = 0, nframes = 0;
+
+	if (ws_wbuf_reserve(WRITE_CHUNK) < 0)
+		return -1;
+	while (c->qlen) {
+		struct frame *f = c->q[c->qhead];
+
+		if (n + f->len > wcap) {
+			if (n)
+				break;
+			if (ws_wbuf_reserve(f->len) < 0)
+				return -1;
+		}
+		memcpy(wbuf + LWS_PRE + n, f->data, f->len);
+		n += f->len;
+		nframes++;
+		c->q[c->qhead] = NULL;
+		c->qhead = (c->qhead + 1) % c->qcap;
+		c->qlen--;
+		frame_unref(f);
+	}
+	if (n) {
+		if (lws_write(wsi, wbuf + LWS_PRE, n, LWS_WRITE_HTTP) < (int)n)
+			return -1;
+		gw_m.writes.value++;
+		gw_m.frames_out.value += nframes;
+	}
+	if (c->qlen) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if (c->q && c->qcap > 64) {
+		/* Drained after a burst: give the big ring back. */
+		free(c->q);
+		c->q = NULL;
+		c->qcap = 0;
+		c->qhead = 0;
+	}
+	if (c->close_code) {
+		lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+				 (unsigned char *)c->close_reason,
+				 strlen(c->close_reason));
+		return -1;
+	}
+	return 0;
+}
+
+/* Authenticate the upgrade request. Returns 0, or an HTTP status. */
+static int ws_auth(struct lws *wsi, struct conn *c, const char **why)
+{
+	char arg[JWT_MAX + 16];
+	const char *v;
+
+	memset(c, 0, sizeof(*c));
+	if (gw_cfg.auth == AUTH_NONE) {
+		v = lws_get_urlarg_by_name(wsi, "user=", arg, sizeof(arg));
+		if (!v || !name_user_valid(v, strlen(v))) {
+			*why = "missing or bad user parameter";
+			return 401;
+		}
+		c->user = strdup(v);
+		return c->user ? 0 : 500;
+	}
+	v = lws_get_urlarg_by_name(wsi, "token=", arg, sizeof(arg));
+	if (!v) {
+		*why = "missing token";
+		return 401;
+	}
+	c->claims = malloc(sizeof(*c->claims));
+	if (!c->claims)
+		return 500;
+	{
+		enum jwt_err e = jwt_verify(v, strlen(v), gw_cfg.secret,
+					    gw_cfg.secretlen, clock_wall_ms() / 1000,
+					    c->claims);
+
+		if (e != JWT_OK) {
+			*why = jwt_strerror(e);
+			free(c->claims);
+			c->claims = NULL;
+			return 401;
+		}
+	}
+	if (!name_user_valid(c->claims->sub, strlen(c->claims->sub))) {
+		*why = "token sub is not a valid user name";
+		jwt_claims_free(c->claims);
+		free(c->claims);
+		c->claims = NULL;
+		return 401;
+	}
+	c->user = strdup(c->claims->sub);
+	c->exp = c->claims->exp;
+	if (c->claims->nrooms < 0) {
+		/* No rooms claim: nothing to check later. */
+		jwt_claims_free(c->claims);
+		free(c->claims);
+		c->claims = NULL;
+	}
+	return c->user ? 0 : 500;
+}
+
+static int ws_refuse(struct lws *wsi, int status, const char *why)
+{
+	char body[160];
+	int n = snprintf(body, sizeof(body), "%s\n", why);
+	unsigned char hdr[LWS_PRE + 512], *p = hdr + LWS_PRE, *end = hdr + sizeof(hdr);
+
+	if (lws_add_http_common_headers(wsi, (unsigned)status, "text/plain",
+					(lws_filepos_t)n, &p, end) ||
+	    lws_finalize_http_header(wsi, &p, end))
+		return -1;
+	if (lws_write(wsi, hdr + LWS_PRE, (size_t)(p - (hdr + LWS_PRE)),
+		      LWS_WRITE_HTTP_HEADERS) < 0)
+		return -1;
+	lws_write(wsi, (unsigned char *)body, (size_t)n, LWS_WRITE_HTTP_FINAL);
+	return -1;
+}
+
+static int ws_receive(struct lws *wsi, struct conn *c, const char *in, size_t len)
+{
+	size_t remain = lws_remaining_packet_payload(wsi);
+	char *p;
+
+	if (lws_frame_is_binary(wsi)) {
+		gw_m.binary.value++;
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+				 (unsigned char *)"binary frames are not accepted", 30);
+		return -1;
+	}
+	if (c->rxlen + len + remain > gw_cfg.max_frame) {
+		gw_m.too_big.value++;
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+				 (unsigned char *)"frame too large", 15);
+		return -1;
+	}
+	if (!c->rx && lws_is_final_fragment(wsi)) {
+		hub_frame(&hub, c, in, len); /* the common case: no copy */
+		return 0;
+	}
+	if (!c->rx) {
+		c->rx = malloc(gw_cfg.max_frame);
+		if (!c->rx)
+			return -1;
+	}
+	memcpy(c->rx + c->rxlen, in, len);
+	c->rxlen += (uint32_t)len;
+	if (!lws_is_final_fragment(wsi))
+		return 0;
+	p = c->rx;
+	c->rx = NULL;
+	hub_frame(&hub, c, p, c->rxlen);
+	c->rxlen = 0;
+	free(p);
+	return 0;
+}
+
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+		void *in, size_t len)
+{
+	struct conn *c = user;
+	const char *why = "refused";
+	int st;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		return http_serve(wsi, in);
+
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		if (ws_stopping) {
+			gw_m.refused_full.value++;
+			return ws_refuse(wsi, 503, "shutting down");
+		}
+		if (hub.nconns >= gw_cfg.max_conns) {
+			gw_m.refused_full.value++;
+			return ws_refuse(wsi, 503, "too many connections; try again later");
+		}
+		st = ws_auth(wsi, c, &why);
+		if (st) {
+			gw_m.refused_auth.value++;
+			LOG_I("refused connection", "status=%d reason=%s", st, log_q(why));
+			free(c->user);
+			c->user = NULL;
+			return ws_refuse(wsi, st, why);
+		}
+		return 0;
+
+	case LWS_CALLBACK_ESTABLISHED:
+		c->wsi = wsi;
+		gw_m.accepted.value++;
+		hub_conn_open(&hub, c);
+		LOG_D("connected", "user=%s", log_q(c->user));
+		break;
+
+	case LWS_CALLBACK_RECEIVE:
+		if (!c->established || c->close_code)
+			return 0;
+		return ws_receive(wsi, c, in, len);
+
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (!c->established)
+			return -1;
+		return ws_writeable(wsi, c);
+
+	case LWS_CALLBACK_CLOSED:
+		LOG_D("disconnected", "user=%s", log_q(c->user));
+		c->wsi = NULL;
+		hub_conn_close(&hub, c);
+		break;
+
+	default:
+		break;
+	}
+	return 0;
+}
+
+void ws_close_all(uint16_t code, const char *reason)
+{
+	struct conn *c;
+
+	for (c = hub.conns; c; c = c->next)
+		conn_close(c, code, reason);
+}
