@@ -736,6 +736,7 @@ void hub_tick(struct hub *h, int64_t now_ms)
 	for (c = h->conns; c; c = c->next) {
 		if (c->exp && c->exp * 1000 <= now_ms && !c->close_code) {
 			gw_m.expired.value++;
+			conn_error(c, E_UNAUTHORIZED, NULL, "token expired");
 			conn_close(c, 1008, "token expired");
 		}
 	}

@@ -1,0 +1,82 @@
+# Shared by the bats suites: where the programs are, and how to start and
+# stop a chat-gw on a free loopback port, waiting for its readiness line
+# (never for time).
+
+TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+BIN=${BIN:-$TOP/bin}
+PROBE="python3 $TOP/tests/tools/wsprobe.py"
+
+# start_gw [chat-gw options...]: sets GW_PID, GW_ADDR (host:port), GW_URL,
+# GW_HTTP and GW_LOG. The gateway writes ADDR:PORT to a fifo when it listens.
+start_gw() {
+	local dir=${BATS_TEST_TMPDIR:-$BATS_FILE_TMPDIR}
+	local fifo="$dir/gw.ready.$$.$RANDOM"
+	GW_LOG="$dir/gw.log.$RANDOM"
+	mkfifo "$fifo"
+	"$BIN/chat-gw" --listen 127.0.0.1:0 --ready-fd 3 "$@" \
+		3>"$fifo" >"$GW_LOG.out" 2>"$GW_LOG" </dev/null &
+	GW_PID=$!
+	GW_ADDR=
+	read -r -t 20 GW_ADDR <"$fifo" || true
+	rm -f "$fifo"
+	if [ -z "$GW_ADDR" ]; then
+		echo "chat-gw did not become ready; its log:" >&2
+		cat "$GW_LOG" >&2
+		return 1
+	fi
+	GW_URL="ws://$GW_ADDR/ws"
+	GW_HTTP="http://$GW_ADDR"
+}
+
+# stop_gw: SIGTERM the gateway we started and wait for it (bounded).
+stop_gw() {
+	[ -n "${GW_PID:-}" ] || return 0
+	kill -TERM "$GW_PID" 2>/dev/null || true
+	wait_exit "$GW_PID" 20 || true
+	GW_PID=
+}
+
+# wait_exit PID SECONDS: wait for a child to exit; its status in WAIT_STATUS.
+wait_exit() {
+	local pid=$1 limit=$2 i=0
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ $i -ge $((limit * 20)) ]; then
+			kill -KILL "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+			return 1
+		fi
+		sleep 0.05
+		i=$((i + 1))
+	done
+	WAIT_STATUS=0
+	wait "$pid" 2>/dev/null || WAIT_STATUS=$?
+	return 0
+}
+
+# metric NAME_WITH_LABELS: the value of one metric line from /metrics.
+metric() {
+	curl -s "$GW_HTTP/metrics" | awk -v m="$1" '$1 == m { print $2 }'
+}
+
+# wait_for SECONDS COMMAND...: poll COMMAND until it succeeds (bounded).
+wait_for() {
+	local limit=$1 i=0
+	shift
+	until "$@"; do
+		[ $i -lt $((limit * 20)) ] || return 1
+		sleep 0.05
+		i=$((i + 1))
+	done
+}
+
+# probe USER ACTIONS...: a raw WebSocket client (tests/tools/wsprobe.py).
+probe() {
+	local user=$1
+	shift
+	$PROBE "$GW_URL?user=$user" "$@"
+}
+
+# frames_of TYPE: filter JSON lines on stdin by type.
+frames_of() {
+	jq -c --arg t "$1" 'select(.type == $t)'
+}
