@@ -1,0 +1,318 @@
+/*
+ * args: chat-relay's command line (see man/chat-relay.1). Options may come
+ * before or after the mode word; in child mode everything after "--" is the
+ * command and is never parsed. Nothing here prints or exits: main() reports
+ * a usage error and exits 64.
+ */
+#include "relay.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "opt.h"
+
+static const char usage_text[] =
+	"usage: chat-relay [options] pub [--exchange NAME] [--route KEY]\n"
+	"       chat-relay [options] sub [--queue NAME] [--bind EXCHANGE:KEY]... "
+	"[--exclusive] [--manual-ack]\n"
+	"       chat-relay [options] [--manual-ack] [--queue NAME] "
+	"[--bind EXCHANGE:KEY]... [--exclusive] -- CMD [ARGS...]\n";
+
+static const char options_text[] =
+	"\n"
+	"Moves JSON lines between stdin/stdout (or a child's stdout/stdin) and\n"
+	"RabbitMQ: persistent publishes with publisher confirms, deliveries as\n"
+	"lines, reconnects with capped jittered backoff.\n"
+	"\n"
+	"options:\n"
+	"  --url AMQP_URL            broker (default $CHAT_AMQP_URL, else\n"
+	"                            " RELAY_DEFAULT_URL ")\n"
+	"  --exchange NAME           exchange to publish to (default chat)\n"
+	"  --route KEY               routing key of lines without \"route\"\n"
+	"  --queue NAME              queue to declare and consume (durable)\n"
+	"  --bind EXCHANGE:KEY       bind the queue (repeatable, at most 32)\n"
+	"  --exclusive               exclusive auto-delete queue (server-named\n"
+	"                            without --queue)\n"
+	"  --manual-ack              deliveries carry \"tag\" and are acked by\n"
+	"                            {\"type\":\"ack\",\"tag\":N} lines\n"
+	"  --quorum                  durable queues are quorum queues\n"
+	"  --prefetch N              unacked deliveries (default 256)\n"
+	"  --max-inflight N          unconfirmed publishes (default 1024)\n"
+	"  --max-line BYTES          longest line and body (default 256K)\n"
+	"  --retry-budget DURATION   how long the broker may be away (default 60s)\n"
+	"  --backoff-max DURATION    longest wait between reconnects (default 5s)\n"
+	"  --connect-timeout DURATION  connect, login, each declare (default 5s)\n"
+	"  --heartbeat SECONDS       AMQP heartbeat, 0 off (default 30)\n"
+	"  --ready-fd N              write a newline to fd N once connected\n"
+	"  -v N                      0 fatal, 1 warn (default), 2 info, 3 debug\n"
+	"  --help, --version\n";
+
+void relay_usage(int fd, bool full)
+{
+	(void)!write(fd, usage_text, sizeof(usage_text) - 1);
+	if (full)
+		(void)!write(fd, options_text, sizeof(options_text) - 1);
+}
+
+enum {
+	O_URL = 256, O_EXCHANGE, O_ROUTE, O_QUEUE, O_BIND, O_EXCLUSIVE,
+	O_MANUAL_ACK, O_QUORUM, O_PREFETCH, O_MAX_INFLIGHT, O_MAX_LINE,
+	O_RETRY_BUDGET, O_BACKOFF_MAX, O_CONNECT_TIMEOUT, O_HEARTBEAT,
+	O_READY_FD, O_HELP, O_VERSION,
+};
+
+static const struct option longopts[] = {
+	{ "url", required_argument, NULL, O_URL },
+	{ "exchange", required_argument, NULL, O_EXCHANGE },
+	{ "route", required_argument, NULL, O_ROUTE },
+	{ "queue", required_argument, NULL, O_QUEUE },
+	{ "bind", required_argument, NULL, O_BIND },
+	{ "exclusive", no_argument, NULL, O_EXCLUSIVE },
+	{ "manual-ack", no_argument, NULL, O_MANUAL_ACK },
+	{ "quorum", no_argument, NULL, O_QUORUM },
+	{ "prefetch", required_argument, NULL, O_PREFETCH },
+	{ "max-inflight", required_argument, NULL, O_MAX_INFLIGHT },
+	{ "max-line", required_argument, NULL, O_MAX_LINE },
+	{ "retry-budget", required_argument, NULL, O_RETRY_BUDGET },
+	{ "backoff-max", required_argument, NULL, O_BACKOFF_MAX },
+	{ "connect-timeout", required_argument, NULL, O_CONNECT_TIMEOUT },
+	{ "heartbeat", required_argument, NULL, O_HEARTBEAT },
+	{ "ready-fd", required_argument, NULL, O_READY_FD },
+	{ "help", no_argument, NULL, O_HELP },
+	{ "version", no_argument, NULL, O_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void args_defaults(struct relay_opts *o)
+{
+	const char *env = getenv("CHAT_AMQP_URL");
+
+	memset(o, 0, sizeof(*o));
+	o->url = env && *env ? env : RELAY_DEFAULT_URL;
+	o->exchange = RELAY_FANOUT_EXCHANGE;
+	o->prefetch = 256;
+	o->max_inflight = 1024;
+	o->max_line = 256 * 1024;
+	o->retry_budget_ms = 60000;
+	o->backoff_max_ms = 5000;
+	o->connect_timeout_ms = 5000;
+	o->heartbeat_s = 30;
+	o->ready_fd = -1;
+	o->verbosity = 1;
+}
+
+static int args_bind(struct relay_opts *o, const char *s, char *err,
+		     size_t errlen)
+{
+	const char *colon = strchr(s, ':');
+	struct relay_bind *b;
+
+	if (!colon || colon == s) {
+		snprintf(err, errlen, "'%s' is not EXCHANGE:KEY", s);
+		return -1;
+	}
+	if (strlen(colon + 1) > RELAY_ROUTE_MAX ||
+	    (size_t)(colon - s) > RELAY_ROUTE_MAX) {
+		snprintf(err, errlen, "'%s': names are at most 255 bytes", s);
+		return -1;
+	}
+	if (o->nbinds >= RELAY_BINDS_MAX) {
+		snprintf(err, errlen, "more than %d --bind options",
+			 RELAY_BINDS_MAX);
+		return -1;
+	}
+	b = &o->binds[o->nbinds++];
+	/* The exchange name is cut out of argv in place: argv is ours. */
+	b->exchange = s;
+	snprintf(b->key, sizeof(b->key), "%s", colon + 1);
+	*(char *)colon = '\0';
+	return 0;
+}
+
+/* Option values are checked with lib/opt; a failure leaves err set. */
+static int args_value(int c, const char *v, struct relay_opts *o, char *err,
+		      size_t errlen)
+{
+	uint64_t n;
+
+	switch (c) {
+	case O_URL: o->url = v; return 0;
+	case O_EXCHANGE:
+		if (strlen(v) > RELAY_ROUTE_MAX)
+			break;
+		o->exchange = v;
+		return 0;
+	case O_ROUTE:
+		if (strlen(v) > RELAY_ROUTE_MAX)
+			break;
+		o->route = v;
+		return 0;
+	case O_QUEUE:
+		if (!*v || strlen(v) > RELAY_ROUTE_MAX)
+			break;
+		o->queue = v;
+		return 0;
+	case O_BIND: return args_bind(o, v, err, errlen);
+	case O_EXCLUSIVE: o->exclusive = true; return 0;
+	case O_MANUAL_ACK: o->manual_ack = true; return 0;
+	case O_QUORUM: o->quorum = true; return 0;
+	case O_PREFETCH:
+		if (opt_uint(v, 1, 65535, &n, err, errlen) < 0)
+			return -1;
+		o->prefetch = (unsigned)n;
+		return 0;
+	case O_MAX_INFLIGHT:
+		if (opt_uint(v, 1, 65535, &n, err, errlen) < 0)
+			return -1;
+		o->max_inflight = (unsigned)n;
+		return 0;
+	case O_MAX_LINE:
+		if (opt_size(v, 64, 128 * 1024 * 1024, &n, err, errlen) < 0)
+			return -1;
+		o->max_line = (size_t)n;
+		return 0;
+	case O_RETRY_BUDGET:
+		return opt_duration_ms(v, 0, 7 * 86400000ULL,
+				       &o->retry_budget_ms, err, errlen);
+	case O_BACKOFF_MAX:
+		return opt_duration_ms(v, 1, 3600000, &o->backoff_max_ms, err,
+				       errlen);
+	case O_CONNECT_TIMEOUT:
+		return opt_duration_ms(v, 1, 600000, &o->connect_timeout_ms,
+				       err, errlen);
+	case O_HEARTBEAT:
+		if (opt_uint(v, 0, 3600, &n, err, errlen) < 0)
+			return -1;
+		o->heartbeat_s = (unsigned)n;
+		return 0;
+	case O_READY_FD:
+		if (opt_uint(v, 0, 65535, &n, err, errlen) < 0)
+			return -1;
+		if (fcntl((int)n, F_GETFD) < 0) {
+			snprintf(err, errlen, "--ready-fd %s: not an open file "
+				 "descriptor", v);
+			return -1;
+		}
+		o->ready_fd = (int)n;
+		return 0;
+	case 'v':
+		if (opt_uint(v, 0, 3, &n, err, errlen) < 0)
+			return -1;
+		o->verbosity = (int)n;
+		return 0;
+	}
+	snprintf(err, errlen, "'%s' is empty or longer than 255 bytes", v);
+	return -1;
+}
+
+int relay_args(int argc, char **argv, struct relay_opts *o, char *err,
+	       size_t errlen)
+{
+	int dashdash = -1, optc, c, i;
+	const char *mode = NULL;
+
+	args_defaults(o);
+	err[0] = '\0';
+	for (i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--")) {
+			dashdash = i;
+			break;
+		}
+	optc = dashdash < 0 ? argc : dashdash;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(optc, argv, ":hv:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+		case O_HELP:
+			return ARGS_HELP;
+		case O_VERSION:
+			return ARGS_VERSION;
+		case '?':
+			if (optopt)
+				snprintf(err, errlen, "unknown option '-%c'",
+					 optopt);
+			else
+				snprintf(err, errlen, "unknown option '%s'",
+					 argv[optind - 1]);
+			return ARGS_USAGE;
+		case ':':
+			snprintf(err, errlen, "option '%s' needs a value",
+				 argv[optind - 1]);
+			return ARGS_USAGE;
+		default:
+			if (args_value(c, optarg, o, err, errlen) < 0)
+				return ARGS_USAGE;
+		}
+	}
+	for (i = optind; i < optc; i++) {
+		if (mode) {
+			snprintf(err, errlen, "unexpected argument '%s'",
+				 argv[i]);
+			return ARGS_USAGE;
+		}
+		mode = argv[i];
+	}
+
+	if (dashdash >= 0) {
+		if (mode) {
+			snprintf(err, errlen, "'%s' and '-- CMD' do not go "
+				 "together", mode);
+			return ARGS_USAGE;
+		}
+		if (dashdash + 1 >= argc) {
+			snprintf(err, errlen, "no command after '--'");
+			return ARGS_USAGE;
+		}
+		o->mode = RELAY_CHILD;
+		o->child_argv = argv + dashdash + 1;
+	} else if (mode && !strcmp(mode, "pub")) {
+		o->mode = RELAY_PUB;
+	} else if (mode && !strcmp(mode, "sub")) {
+		o->mode = RELAY_SUB;
+	} else if (mode) {
+		snprintf(err, errlen, "unknown mode '%s' (pub, sub or -- CMD)",
+			 mode);
+		return ARGS_USAGE;
+	} else {
+		snprintf(err, errlen, "no mode given (pub, sub or -- CMD)");
+		return ARGS_USAGE;
+	}
+
+	switch (o->mode) {
+	case RELAY_PUB:
+		o->publish = true;
+		if (o->manual_ack || o->exclusive) {
+			snprintf(err, errlen, "pub takes no --manual-ack or "
+				 "--exclusive (it consumes nothing)");
+			return ARGS_USAGE;
+		}
+		break;
+	case RELAY_SUB:
+		o->consume = true;
+		if (o->route) {
+			snprintf(err, errlen, "sub publishes nothing: no --route");
+			return ARGS_USAGE;
+		}
+		if (!o->queue && !o->nbinds && !o->exclusive) {
+			snprintf(err, errlen, "sub needs --queue, --bind or "
+				 "--exclusive");
+			return ARGS_USAGE;
+		}
+		break;
+	case RELAY_CHILD:
+		o->publish = true;
+		o->consume = o->queue || o->nbinds || o->exclusive;
+		if (o->manual_ack && !o->consume) {
+			snprintf(err, errlen, "--manual-ack needs a queue "
+				 "(--queue, --bind or --exclusive)");
+			return ARGS_USAGE;
+		}
+		break;
+	}
+	return ARGS_RUN;
+}

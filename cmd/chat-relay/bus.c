@@ -1,0 +1,647 @@
+/*
+ * bus: the AMQP side of chat-relay over rabbitmq-c 0.11 (see bus.h).
+ *
+ * rabbitmq-c has no event API, so this file builds one: the socket is
+ * polled by the relay's loop, and bus_next() pulls frames with
+ * amqp_simple_wait_frame_noblock() and a zero timeout, assembling
+ * basic.deliver + header + body frames into one delivery and turning
+ * basic.ack/basic.nack into confirm events (there is no confirm-wait helper
+ * in this version). rabbitmq-c may read frames while it sends (it queues
+ * them), hence bus_pending(). Frame memory lives in rabbitmq-c's pools and is
+ * released as soon as a frame is handled; a body is copied into the bus's
+ * own bounded buffer first.
+ */
+#include "bus.h"
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define BUS_CHANNEL 1
+
+enum { BODY_NONE, BODY_HEADER, BODY_DATA };
+
+struct bus {
+	const struct relay_opts *o;        /* options, borrowed */
+	char url[512];                     /* URL with the password masked */
+	char *urlcopy;                     /* parsed copy (amqp_parse_url) */
+	struct amqp_connection_info info;  /* points into urlcopy */
+	amqp_connection_state_t conn;      /* NULL when disconnected */
+	uint64_t next_seq;                 /* confirm seq of the next publish */
+	char queue[256];                   /* queue consumed, or "" */
+	char ctag[256];                    /* consumer tag, or "" */
+	int body_state;                    /* BODY_NONE/HEADER/DATA */
+	bool body_discard;                 /* content of a basic.return */
+	uint64_t body_tag;                 /* delivery tag being assembled */
+	bool body_redelivered;             /* its redelivered flag */
+	uint64_t body_size;                /* announced size */
+	uint64_t body_got;                 /* bytes received so far */
+	struct buf body;                   /* the body, at most max_line */
+	char err[512];                     /* last error */
+};
+
+void bus_mask_url(const char *url, char *out, size_t outlen)
+{
+	const char *auth = strstr(url, "://"), *end, *at, *colon;
+
+	if (!auth) {
+		snprintf(out, outlen, "%s", url);
+		return;
+	}
+	auth += 3;
+	end = auth + strcspn(auth, "/?#");
+	at = NULL;
+	for (const char *p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	if (!colon) {
+		snprintf(out, outlen, "%s", url);
+		return;
+	}
+	snprintf(out, outlen, "%.*s***%s", (int)(colon + 1 - url), url, at);
+}
+
+static void bus_seterr(struct bus *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void bus_seterr(struct bus *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(b->err, sizeof(b->err), fmt, ap);
+	va_end(ap);
+}
+
+/* Describe a failed RPC: library error or the broker's close reason. */
+static void bus_seterr_rpc(struct bus *b, const char *what, amqp_rpc_reply_t r)
+{
+	switch (r.reply_type) {
+	case AMQP_RESPONSE_NORMAL:
+		bus_seterr(b, "%s: ok", what);
+		break;
+	case AMQP_RESPONSE_NONE:
+		bus_seterr(b, "%s: no reply", what);
+		break;
+	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+		bus_seterr(b, "%s: %s", what, amqp_error_string2(r.library_error));
+		break;
+	case AMQP_RESPONSE_SERVER_EXCEPTION:
+		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+			amqp_connection_close_t *c = r.reply.decoded;
+
+			bus_seterr(b, "%s: broker closed the connection: %u %.*s",
+				   what, c->reply_code, (int)c->reply_text.len,
+				   (char *)c->reply_text.bytes);
+		} else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+			amqp_channel_close_t *c = r.reply.decoded;
+
+			bus_seterr(b, "%s: broker closed the channel: %u %.*s",
+				   what, c->reply_code, (int)c->reply_text.len,
+				   (char *)c->reply_text.bytes);
+		} else {
+			bus_seterr(b, "%s: unexpected method 0x%08x", what,
+				   r.reply.id);
+		}
+		break;
+	}
+}
+
+struct bus *bus_new(const struct relay_opts *o, char *err, size_t errlen)
+{
+	struct bus *b = calloc(1, sizeof(*b));
+
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	b->o = o;
+	bus_mask_url(o->url, b->url, sizeof(b->url));
+	b->urlcopy = strdup(o->url);
+	if (!b->urlcopy) {
+		snprintf(err, errlen, "out of memory");
+		free(b);
+		return NULL;
+	}
+	amqp_default_connection_info(&b->info);
+	if (amqp_parse_url(b->urlcopy, &b->info) != AMQP_STATUS_OK) {
+		snprintf(err, errlen, "'%s' is not an AMQP URL "
+			 "(amqp://user:pass@host:port/vhost)", b->url);
+		free(b->urlcopy);
+		free(b);
+		return NULL;
+	}
+	if (b->info.ssl) {
+		snprintf(err, errlen, "'%s': amqps is not supported", b->url);
+		free(b->urlcopy);
+		free(b);
+		return NULL;
+	}
+	/* "amqp://host/" names the vhost "", which every client takes as "/". */
+	if (!b->info.vhost || !*b->info.vhost)
+		b->info.vhost = "/";
+	buf_init(&b->body, o->max_line);
+	return b;
+}
+
+void bus_free(struct bus *b)
+{
+	if (!b)
+		return;
+	bus_disconnect(b, false);
+	buf_release(&b->body);
+	free(b->urlcopy);
+	free(b);
+}
+
+bool bus_connected(const struct bus *b)
+{
+	return b->conn != NULL;
+}
+
+const char *bus_error(const struct bus *b)
+{
+	return b->err;
+}
+
+const char *bus_url(const struct bus *b)
+{
+	return b->url;
+}
+
+const char *bus_queue(const struct bus *b)
+{
+	return b->queue;
+}
+
+int bus_fd(const struct bus *b)
+{
+	return b->conn ? amqp_get_sockfd(b->conn) : -1;
+}
+
+bool bus_pending(const struct bus *b)
+{
+	return b->conn &&
+	       (amqp_frames_enqueued(b->conn) || amqp_data_in_buffer(b->conn));
+}
+
+void bus_disconnect(struct bus *b, bool graceful)
+{
+	if (!b->conn)
+		return;
+	if (graceful) {
+		amqp_channel_close(b->conn, BUS_CHANNEL, AMQP_REPLY_SUCCESS);
+		amqp_connection_close(b->conn, AMQP_REPLY_SUCCESS);
+	}
+	amqp_destroy_connection(b->conn);
+	b->conn = NULL;
+	b->body_state = BODY_NONE;
+	buf_reset(&b->body);
+}
+
+/* Declare a durable topic exchange, unless it is the default exchange or a
+ * predeclared amq.* one (declaring those is refused). */
+static int bus_declare_exchange(struct bus *b, const char *name)
+{
+	amqp_rpc_reply_t r;
+
+	if (!*name || !strncmp(name, "amq.", 4))
+		return 0;
+	amqp_exchange_declare(b->conn, BUS_CHANNEL, amqp_cstring_bytes(name),
+			      amqp_cstring_bytes("topic"), 0, 1, 0, 0,
+			      amqp_empty_table);
+	r = amqp_get_rpc_reply(b->conn);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		char what[300];
+
+		snprintf(what, sizeof(what), "unable to declare exchange '%s'",
+			 name);
+		bus_seterr_rpc(b, what, r);
+		return -1;
+	}
+	return 0;
+}
+
+/* Declare queue name (durable unless exclusive); the broker's name for it
+ * goes to out (outlen bytes). */
+static int bus_declare_queue(struct bus *b, const char *name, bool exclusive,
+			     char *out, size_t outlen)
+{
+	amqp_table_entry_t qtype;
+	amqp_table_t args = amqp_empty_table;
+	amqp_queue_declare_ok_t *ok;
+	amqp_rpc_reply_t r;
+	char what[300];
+
+	if (b->o->quorum && !exclusive) {
+		qtype.key = amqp_cstring_bytes("x-queue-type");
+		qtype.value.kind = AMQP_FIELD_KIND_UTF8;
+		qtype.value.value.bytes = amqp_cstring_bytes("quorum");
+		args.num_entries = 1;
+		args.entries = &qtype;
+	}
+	ok = amqp_queue_declare(b->conn, BUS_CHANNEL, amqp_cstring_bytes(name),
+				0, !exclusive, exclusive, exclusive, args);
+	r = amqp_get_rpc_reply(b->conn);
+	if (!ok || r.reply_type != AMQP_RESPONSE_NORMAL) {
+		snprintf(what, sizeof(what), "unable to declare queue '%s'",
+			 name);
+		bus_seterr_rpc(b, what, r);
+		return -1;
+	}
+	if (out)
+		snprintf(out, outlen, "%.*s", (int)ok->queue.len,
+			 (char *)ok->queue.bytes);
+	return 0;
+}
+
+static int bus_bind(struct bus *b, const char *queue, const char *exchange,
+		    const char *key)
+{
+	amqp_rpc_reply_t r;
+	char what[600];
+
+	amqp_queue_bind(b->conn, BUS_CHANNEL, amqp_cstring_bytes(queue),
+			amqp_cstring_bytes(exchange), amqp_cstring_bytes(key),
+			amqp_empty_table);
+	r = amqp_get_rpc_reply(b->conn);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		snprintf(what, sizeof(what),
+			 "unable to bind queue '%s' to '%s' with '%s'", queue,
+			 exchange, key);
+		bus_seterr_rpc(b, what, r);
+		return -1;
+	}
+	return 0;
+}
+
+/* Everything the options name: the fan-out exchange and the ingest queue
+ * always, the publish exchange, the queue and its bindings. */
+static int bus_declare(struct bus *b)
+{
+	const struct relay_opts *o = b->o;
+	int i;
+
+	if (bus_declare_exchange(b, RELAY_FANOUT_EXCHANGE) < 0 ||
+	    bus_declare_queue(b, RELAY_INGEST_QUEUE, false, NULL, 0) < 0 ||
+	    bus_bind(b, RELAY_INGEST_QUEUE, RELAY_FANOUT_EXCHANGE,
+		     RELAY_INGEST_KEY) < 0)
+		return -1;
+	if (o->publish && strcmp(o->exchange, RELAY_FANOUT_EXCHANGE) &&
+	    bus_declare_exchange(b, o->exchange) < 0)
+		return -1;
+	b->queue[0] = '\0';
+	if (!o->queue && o->nbinds == 0 && !o->exclusive)
+		return 0;
+	if (bus_declare_queue(b, o->queue ? o->queue : "",
+			      o->exclusive || !o->queue, b->queue,
+			      sizeof(b->queue)) < 0)
+		return -1;
+	for (i = 0; i < o->nbinds; i++) {
+		if (strcmp(o->binds[i].exchange, RELAY_FANOUT_EXCHANGE) &&
+		    bus_declare_exchange(b, o->binds[i].exchange) < 0)
+			return -1;
+		if (bus_bind(b, b->queue, o->binds[i].exchange,
+			     o->binds[i].key) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int bus_consume(struct bus *b)
+{
+	amqp_basic_consume_ok_t *ok;
+	amqp_rpc_reply_t r;
+
+	amqp_basic_qos(b->conn, BUS_CHANNEL, 0, (uint16_t)b->o->prefetch, 0);
+	r = amqp_get_rpc_reply(b->conn);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		bus_seterr_rpc(b, "unable to set the prefetch count", r);
+		return -1;
+	}
+	ok = amqp_basic_consume(b->conn, BUS_CHANNEL,
+				amqp_cstring_bytes(b->queue), amqp_empty_bytes,
+				0, 0, 0, amqp_empty_table);
+	r = amqp_get_rpc_reply(b->conn);
+	if (!ok || r.reply_type != AMQP_RESPONSE_NORMAL) {
+		char what[300];
+
+		snprintf(what, sizeof(what), "unable to consume from '%s'",
+			 b->queue);
+		bus_seterr_rpc(b, what, r);
+		return -1;
+	}
+	snprintf(b->ctag, sizeof(b->ctag), "%.*s", (int)ok->consumer_tag.len,
+		 (char *)ok->consumer_tag.bytes);
+	return 0;
+}
+
+int bus_connect(struct bus *b)
+{
+	const struct relay_opts *o = b->o;
+	struct timeval tv = {
+		.tv_sec = (time_t)(o->connect_timeout_ms / 1000),
+		.tv_usec = (suseconds_t)(o->connect_timeout_ms % 1000) * 1000,
+	};
+	amqp_socket_t *sock;
+	amqp_rpc_reply_t r;
+	int st, saved;
+
+	bus_disconnect(b, false);
+	b->conn = amqp_new_connection();
+	if (!b->conn) {
+		bus_seterr(b, "out of memory");
+		return -1;
+	}
+	sock = amqp_tcp_socket_new(b->conn);
+	if (!sock) {
+		bus_seterr(b, "out of memory");
+		goto out_destroy;
+	}
+	errno = 0;
+	st = amqp_socket_open_noblock(sock, b->info.host, b->info.port, &tv);
+	saved = errno;
+	if (st != AMQP_STATUS_OK) {
+		/* errno tells only when connect() itself failed; after
+		 * EINPROGRESS rabbitmq-c keeps the socket error to itself. */
+		if (st == AMQP_STATUS_SOCKET_ERROR && saved &&
+		    saved != EINPROGRESS)
+			bus_seterr(b, "unable to connect to '%s': %s", b->url,
+				   strerror(saved));
+		else
+			bus_seterr(b, "unable to connect to '%s': %s", b->url,
+				   amqp_error_string2(st));
+		goto out_destroy;
+	}
+	amqp_set_handshake_timeout(b->conn, &tv);
+	amqp_set_rpc_timeout(b->conn, &tv);
+	r = amqp_login(b->conn, b->info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE,
+		       (int)o->heartbeat_s, AMQP_SASL_METHOD_PLAIN,
+		       b->info.user, b->info.password);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		char what[600];
+
+		snprintf(what, sizeof(what), "unable to log in to '%s'", b->url);
+		bus_seterr_rpc(b, what, r);
+		goto out_destroy;
+	}
+	amqp_channel_open(b->conn, BUS_CHANNEL);
+	r = amqp_get_rpc_reply(b->conn);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		bus_seterr_rpc(b, "unable to open a channel", r);
+		goto out_destroy;
+	}
+	if (o->publish) {
+		amqp_confirm_select(b->conn, BUS_CHANNEL);
+		r = amqp_get_rpc_reply(b->conn);
+		if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+			bus_seterr_rpc(b, "unable to select publisher confirms",
+				       r);
+			goto out_destroy;
+		}
+	}
+	if (bus_declare(b) < 0)
+		goto out_destroy;
+	if (o->consume && bus_consume(b) < 0)
+		goto out_destroy;
+	b->next_seq = 1;
+	b->body_state = BODY_NONE;
+	buf_reset(&b->body);
+	amqp_maybe_release_buffers(b->conn);
+	return 0;
+out_destroy:
+	amqp_destroy_connection(b->conn);
+	b->conn = NULL;
+	return -1;
+}
+
+/* The connection failed: remember why and drop it. */
+static int bus_lost(struct bus *b, const char *what, int status)
+{
+	bus_seterr(b, "%s: %s", what, amqp_error_string2(status));
+	bus_disconnect(b, false);
+	return -1;
+}
+
+static int bus_method(struct bus *b, amqp_frame_t *f, struct bus_event *ev)
+{
+	amqp_method_t *m = &f->payload.method;
+
+	switch (m->id) {
+	case AMQP_BASIC_ACK_METHOD: {
+		amqp_basic_ack_t *a = m->decoded;
+
+		ev->type = BUS_EV_ACK;
+		ev->tag = a->delivery_tag;
+		ev->multiple = a->multiple;
+		return 1;
+	}
+	case AMQP_BASIC_NACK_METHOD: {
+		amqp_basic_nack_t *n = m->decoded;
+
+		ev->type = BUS_EV_NACK;
+		ev->tag = n->delivery_tag;
+		ev->multiple = n->multiple;
+		return 1;
+	}
+	case AMQP_BASIC_DELIVER_METHOD: {
+		amqp_basic_deliver_t *d = m->decoded;
+
+		b->body_state = BODY_HEADER;
+		b->body_discard = false;
+		b->body_tag = d->delivery_tag;
+		b->body_redelivered = d->redelivered;
+		return 0;
+	}
+	case AMQP_BASIC_RETURN_METHOD:
+		/* Only for mandatory publishes, which we do not make; its
+		 * content frames follow and are skipped. */
+		b->body_state = BODY_HEADER;
+		b->body_discard = true;
+		return 0;
+	case AMQP_BASIC_CANCEL_METHOD:
+		bus_seterr(b, "the broker cancelled the consumer of '%s' "
+			   "(queue deleted?)", b->queue);
+		bus_disconnect(b, false);
+		return -1;
+	case AMQP_CHANNEL_CLOSE_METHOD: {
+		amqp_channel_close_t *c = m->decoded;
+		amqp_channel_close_ok_t ok = { 0 };
+
+		bus_seterr(b, "broker closed the channel: %u %.*s",
+			   c->reply_code, (int)c->reply_text.len,
+			   (char *)c->reply_text.bytes);
+		amqp_send_method(b->conn, BUS_CHANNEL,
+				 AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+		bus_disconnect(b, false);
+		return -1;
+	}
+	case AMQP_CONNECTION_CLOSE_METHOD: {
+		amqp_connection_close_t *c = m->decoded;
+		amqp_connection_close_ok_t ok = { 0 };
+
+		bus_seterr(b, "broker closed the connection: %u %.*s",
+			   c->reply_code, (int)c->reply_text.len,
+			   (char *)c->reply_text.bytes);
+		amqp_send_method(b->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD,
+				 &ok);
+		bus_disconnect(b, false);
+		return -1;
+	}
+	case AMQP_CONNECTION_BLOCKED_METHOD:
+		LOG_W("broker blocked publishing (resource alarm)", NULL);
+		return 0;
+	case AMQP_CONNECTION_UNBLOCKED_METHOD:
+		LOG_W("broker unblocked publishing", NULL);
+		return 0;
+	default:
+		LOG_D("ignored method", "id=0x%08x", m->id);
+		return 0;
+	}
+}
+
+/* Finish the delivery being assembled. */
+static int bus_delivered(struct bus *b, struct bus_event *ev)
+{
+	b->body_state = BODY_NONE;
+	if (b->body_discard)
+		return 0;
+	ev->type = BUS_EV_DELIVERY;
+	ev->tag = b->body_tag;
+	ev->redelivered = b->body_redelivered;
+	ev->size = b->body_size;
+	/* Not kept whole (over max_line, or out of memory): the caller
+	 * rejects it rather than hand on a cut body. */
+	ev->oversize = b->body_size > b->o->max_line ||
+		       b->body.len != b->body_size;
+	ev->body = b->body.data;
+	ev->len = b->body.len;
+	return 1;
+}
+
+int bus_next(struct bus *b, struct bus_event *ev)
+{
+	struct timeval zero = { 0, 0 };
+	amqp_frame_t f;
+	int st, r;
+
+	if (!b->conn) {
+		bus_seterr(b, "not connected");
+		return -1;
+	}
+	for (;;) {
+		st = amqp_simple_wait_frame_noblock(b->conn, &f, &zero);
+		if (st == AMQP_STATUS_TIMEOUT)
+			return 0;
+		if (st != AMQP_STATUS_OK)
+			return bus_lost(b, "lost the broker", st);
+		r = 0;
+		switch (f.frame_type) {
+		case AMQP_FRAME_METHOD:
+			r = bus_method(b, &f, ev);
+			if (r < 0)
+				return -1;
+			break;
+		case AMQP_FRAME_HEADER:
+			if (b->body_state != BODY_HEADER)
+				break;
+			b->body_size = f.payload.properties.body_size;
+			b->body_got = 0;
+			buf_reset(&b->body);
+			if (b->body_size == 0)
+				r = bus_delivered(b, ev);
+			else
+				b->body_state = BODY_DATA;
+			break;
+		case AMQP_FRAME_BODY: {
+			amqp_bytes_t *frag = &f.payload.body_fragment;
+
+			if (b->body_state != BODY_DATA)
+				break;
+			b->body_got += frag->len;
+			/* Keep the bytes only while they fit: an oversize body
+			 * is reported (and rejected by the caller) whole. */
+			if (!b->body_discard && b->body_size <= b->o->max_line)
+				(void)buf_add(&b->body, frag->bytes, frag->len);
+			if (b->body_got >= b->body_size)
+				r = bus_delivered(b, ev);
+			break;
+		}
+		default:
+			break; /* heartbeats */
+		}
+		amqp_maybe_release_buffers(b->conn);
+		if (r)
+			return 1;
+	}
+}
+
+int bus_publish(struct bus *b, const char *exchange, const char *route,
+		const void *body, size_t len, uint64_t *seq)
+{
+	amqp_basic_properties_t props;
+	amqp_bytes_t bytes = { len, (void *)body };
+	int st;
+
+	if (!b->conn) {
+		bus_seterr(b, "not connected");
+		return -1;
+	}
+	memset(&props, 0, sizeof(props));
+	props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
+	props.content_type = amqp_cstring_bytes("application/json");
+	props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+	st = amqp_basic_publish(b->conn, BUS_CHANNEL, amqp_cstring_bytes(exchange),
+				amqp_cstring_bytes(route), 0, 0, &props, bytes);
+	if (st != AMQP_STATUS_OK)
+		return bus_lost(b, "unable to publish", st);
+	*seq = b->next_seq++;
+	return 0;
+}
+
+int bus_ack(struct bus *b, uint64_t tag, bool multiple)
+{
+	int st;
+
+	if (!b->conn)
+		return -1;
+	st = amqp_basic_ack(b->conn, BUS_CHANNEL, tag, multiple);
+	if (st != AMQP_STATUS_OK)
+		return bus_lost(b, "unable to ack", st);
+	return 0;
+}
+
+int bus_reject(struct bus *b, uint64_t tag, bool requeue)
+{
+	int st;
+
+	if (!b->conn)
+		return -1;
+	st = amqp_basic_reject(b->conn, BUS_CHANNEL, tag, requeue);
+	if (st != AMQP_STATUS_OK)
+		return bus_lost(b, "unable to reject", st);
+	return 0;
+}
+
+int bus_cancel(struct bus *b)
+{
+	amqp_basic_cancel_t c;
+	int st;
+
+	if (!b->conn || !b->ctag[0])
+		return 0;
+	c.consumer_tag = amqp_cstring_bytes(b->ctag);
+	c.nowait = 1;
+	st = amqp_send_method(b->conn, BUS_CHANNEL, AMQP_BASIC_CANCEL_METHOD, &c);
+	b->ctag[0] = '\0';
+	if (st != AMQP_STATUS_OK)
+		return bus_lost(b, "unable to cancel the consumer", st);
+	return 0;
+}

@@ -1,0 +1,77 @@
+/*
+ * bus: chat-relay's one AMQP connection, over rabbitmq-c, shaped for a
+ * poll() loop: connect (blocking, bounded by the connect timeout), declare
+ * what the options name, then publish without waiting and pull events
+ * (confirms, deliveries) without blocking. One channel carries everything.
+ * Memory: a struct bus owns its connection; an event's body points into the
+ * bus and is valid until the next bus_next() call.
+ */
+#ifndef CHAT_RELAY_BUS_H
+#define CHAT_RELAY_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "relay.h"
+
+enum bus_ev_type {
+	BUS_EV_ACK,       /* publisher confirm: basic.ack */
+	BUS_EV_NACK,      /* publisher confirm: basic.nack */
+	BUS_EV_DELIVERY,  /* a whole message from the consumed queue */
+};
+
+struct bus_event {
+	enum bus_ev_type type; /* which event */
+	uint64_t tag;          /* confirm seq or delivery tag */
+	bool multiple;         /* ack/nack covers every seq up to tag */
+	bool redelivered;      /* delivery: the broker delivered it before */
+	bool oversize;         /* delivery: body over max_line, not kept */
+	uint64_t size;         /* delivery: body size announced */
+	const char *body;      /* delivery: body bytes (NUL-terminated) */
+	size_t len;            /* delivery: body length */
+};
+
+struct bus;
+
+/* Make a bus for o (o must outlive it). NULL with a reason in err when the
+ * URL does not parse or memory is short. */
+struct bus *bus_new(const struct relay_opts *o, char *err, size_t errlen);
+void bus_free(struct bus *b);
+/* Connect, log in, open the channel, select confirms, declare and bind,
+ * start consuming. Blocks up to the connect timeout per step. Returns 0, or
+ * -1 with bus_error() set (the bus is then disconnected). */
+int bus_connect(struct bus *b);
+/* Close the connection: politely (channel.close, connection.close) when
+ * graceful, else just the socket. Does nothing when not connected. */
+void bus_disconnect(struct bus *b, bool graceful);
+bool bus_connected(const struct bus *b);
+/* The last error, for logs. */
+const char *bus_error(const struct bus *b);
+/* The URL with the password masked, for logs. */
+const char *bus_url(const struct bus *b);
+/* The queue consumed (server-named ones too), or "" when none. */
+const char *bus_queue(const struct bus *b);
+/* The socket to poll for POLLIN, -1 when disconnected. */
+int bus_fd(const struct bus *b);
+/* True when rabbitmq-c holds input already read from the socket: the loop
+ * must call bus_next() without waiting for the socket. */
+bool bus_pending(const struct bus *b);
+/* Pull the next event without blocking. Returns 1 with *ev set, 0 when no
+ * event is ready, -1 when the connection is lost (bus_error() says why;
+ * the bus is disconnected). Also sends heartbeats when due. */
+int bus_next(struct bus *b, struct bus_event *ev);
+/* Publish body (persistent, application/json) with routing key route to
+ * exchange; *seq gets its confirm sequence number. Returns 0 or -1 (lost). */
+int bus_publish(struct bus *b, const char *exchange, const char *route,
+		const void *body, size_t len, uint64_t *seq);
+/* basic.ack, or basic.reject (with requeue). Return 0 or -1 (lost). */
+int bus_ack(struct bus *b, uint64_t tag, bool multiple);
+int bus_reject(struct bus *b, uint64_t tag, bool requeue);
+/* Stop the consumer (basic.cancel, nowait). Returns 0 or -1 (lost). */
+int bus_cancel(struct bus *b);
+
+/* Write url into out (outlen bytes) with the password replaced by "***". */
+void bus_mask_url(const char *url, char *out, size_t outlen);
+
+#endif

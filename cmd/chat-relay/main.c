@@ -1,0 +1,37 @@
+/*
+ * chat-relay: JSON lines to and from RabbitMQ (see man/chat-relay.1).
+ * main() only wires: argv -> options -> relay_run() -> exit status.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "relay.h"
+
+int main(int argc, char **argv)
+{
+	struct relay_opts o;
+	char err[256];
+	int code;
+
+	log_init("chat-relay", LOG_WARN);
+	switch (relay_args(argc, argv, &o, err, sizeof(err))) {
+	case ARGS_HELP:
+		relay_usage(STDOUT_FILENO, true);
+		return EX_OK;
+	case ARGS_VERSION:
+		printf("chat-relay %s\n", CHAT_VERSION);
+		return fclose(stdout) == 0 ? EX_OK : EX_IOERR;
+	case ARGS_USAGE:
+		fprintf(stderr, "chat-relay: %s\n", err);
+		relay_usage(STDERR_FILENO, false);
+		return EX_USAGE;
+	}
+	log_init("chat-relay", o.verbosity);
+	code = relay_run(&o);
+	if (fclose(stdout) != 0 && code == EX_OK)
+		code = EX_IOERR;
+	return code;
+}

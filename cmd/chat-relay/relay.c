@@ -1,0 +1,857 @@
+/*
+ * relay: chat-relay's event loop. One thread, one poll() over the input
+ * (stdin or the child's stdout), the output (stdout or the child's stdin),
+ * the AMQP socket and the signal self-pipe.
+ *
+ * Flow control, all bounded (see man/chat-relay.1, BOUNDS):
+ *  - input is read only while the broker is connected, the confirm window
+ *    has room (--max-inflight) and the output holds less than
+ *    RELAY_OUT_SOFT_MAX bytes; otherwise the writer upstream blocks;
+ *  - deliveries are bounded by --prefetch: without --manual-ack the relay
+ *    acks a delivery itself once its line has been written out, so a slow
+ *    reader holds deliveries back in the broker, not in the relay;
+ *  - when the broker goes away, unconfirmed lines stay in the window and are
+ *    published again after the reconnect (at-least-once), and delivery tags
+ *    handed out on the lost connection are retired: the broker redelivers.
+ */
+#include "relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "bus.h"
+#include "clock.h"
+#include "jsonl.h"
+#include "log.h"
+#include "sig.h"
+
+#define READ_CHUNK 65536
+#define EVENTS_PER_TURN 4096
+#define BACKOFF_BASE_MS 100
+#define TICK_MS 1000
+
+struct relay_stats {
+	uint64_t lines_in;     /* input lines seen, of every kind */
+	uint64_t published;    /* basic.publish calls, repeats included */
+	uint64_t republished;  /* publishes repeated after a reconnect */
+	uint64_t confirmed;    /* lines the broker confirmed */
+	uint64_t nacked;       /* lines the broker refused (basic.nack) */
+	uint64_t bad_lines;    /* input lines refused: not JSON, no route... */
+	uint64_t overlong;     /* input lines over --max-line */
+	uint64_t acks;         /* ack/nack control lines applied */
+	uint64_t stale_acks;   /* control lines for tags of a lost connection */
+	uint64_t deliveries;   /* messages received from the broker */
+	uint64_t rejected;     /* deliveries refused: too big, not a line */
+	uint64_t reconnects;   /* successful reconnects */
+	uint64_t window_full;  /* times input paused on a full window */
+	uint64_t out_full;     /* times input paused on a full output */
+};
+
+struct autoack {
+	uint64_t end;  /* out position after the delivery's line */
+	uint64_t tag;  /* broker delivery tag */
+};
+
+struct relay {
+	const struct relay_opts *o;    /* options, borrowed */
+	struct bus *bus;               /* the AMQP connection */
+	struct relay_window win;       /* unconfirmed publishes */
+	struct jsonl in;               /* input line splitter */
+	int in_fd;                     /* input, -1 when closed */
+	bool in_eof;                   /* input ended (or was stopped) */
+	bool in_done;                  /* ... and every line was taken */
+	bool in_stalled;               /* lines wait in `in` for room */
+	bool in_owned;                 /* in_fd is ours to close */
+	int out_fd;                    /* output, -1 when closed */
+	bool out_owned;                /* out_fd is ours to close */
+	struct buf out;                /* bytes for out_fd */
+	uint64_t out_total;            /* bytes ever appended to out */
+	uint64_t out_done;             /* bytes ever written from out */
+	struct autoack *aa;            /* deliveries in out, to ack once out */
+	size_t aa_cap, aa_head, aa_count;
+	uint64_t ack_upto;             /* highest delivered tag written out */
+	uint64_t acked_upto;           /* highest tag acked to the broker */
+	uint64_t *held;                /* manual-ack: tags handed out, sorted */
+	size_t nheld;                  /* how many */
+	uint64_t tag_base;             /* relay tag = tag_base + broker tag */
+	uint64_t max_tag;              /* highest broker tag this connection */
+	pid_t child;                   /* child pid, 0 when none */
+	bool child_exited;             /* child was reaped */
+	int child_code;                /* its exit status as we report it */
+	int term_signals;              /* TERM/INT received */
+	int64_t lost_at;               /* mono us the broker went, 0 if up */
+	int64_t retry_at;              /* mono us of the next connect */
+	struct backoff bo;             /* reconnect delays */
+	int fatal;                     /* exit status of a fatal error, or -1 */
+	struct relay_stats st;         /* counters */
+};
+
+static void relay_fail(struct relay *r, int code)
+{
+	if (r->fatal < 0)
+		r->fatal = code;
+}
+
+static void relay_log_stats(struct relay *r, int lvl, const char *msg)
+{
+	const struct relay_stats *s = &r->st;
+
+	if (!log_enabled(lvl))
+		return;
+	log_write(lvl, msg,
+		  "lines_in=%" PRIu64 " published=%" PRIu64
+		  " republished=%" PRIu64 " confirmed=%" PRIu64
+		  " nacked=%" PRIu64 " bad_lines=%" PRIu64 " overlong=%" PRIu64
+		  " acks=%" PRIu64 " stale_acks=%" PRIu64
+		  " deliveries=%" PRIu64 " rejected=%" PRIu64
+		  " reconnects=%" PRIu64 " window_full=%" PRIu64
+		  " out_full=%" PRIu64 " inflight=%zu out_bytes=%zu",
+		  s->lines_in, s->published, s->republished, s->confirmed,
+		  s->nacked, s->bad_lines, s->overlong, s->acks, s->stale_acks,
+		  s->deliveries, s->rejected, s->reconnects, s->window_full,
+		  s->out_full, r->win.count, r->out.len);
+}
+
+/* Non-blocking only for pipes and sockets: O_NONBLOCK lives on the open
+ * file description, and a terminal or file we share must stay as it is.
+ * Files never block for long; a terminal may, which is acceptable. */
+static void relay_nonblock(int fd)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) == 0 && (S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode)))
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* --- the broker connection ------------------------------------------ */
+
+static void relay_lost(struct relay *r)
+{
+	int64_t now = clock_mono_us();
+	uint64_t delay;
+
+	LOG_W("lost the broker", "err=%s url=%s inflight=%zu",
+	      log_q(bus_error(r->bus)), log_q(bus_url(r->bus)), r->win.count);
+	if (r->lost_at == 0)
+		r->lost_at = now;
+	/* Everything unconfirmed goes out again on the next connection. */
+	relay_window_rewind(&r->win);
+	/* Tags of this connection die with it: the broker redelivers. */
+	r->tag_base += r->max_tag;
+	r->max_tag = 0;
+	r->aa_head = r->aa_count = 0;
+	r->ack_upto = r->acked_upto = 0;
+	r->nheld = 0;
+	if (r->o->retry_budget_ms == 0) {
+		LOG_F("broker lost and no retry budget", "url=%s",
+		      log_q(bus_url(r->bus)));
+		relay_fail(r, EX_TEMPFAIL);
+		return;
+	}
+	delay = backoff_next_ms(&r->bo);
+	r->retry_at = now + (int64_t)delay * 1000;
+	LOG_I("reconnecting", "in_ms=%" PRIu64, delay);
+}
+
+static void relay_reconnect(struct relay *r)
+{
+	int64_t now = clock_mono_us();
+	uint64_t delay, away_ms;
+
+	if (bus_connect(r->bus) == 0) {
+		away_ms = (uint64_t)(now - r->lost_at) / 1000;
+		r->st.reconnects++;
+		r->st.republished += r->win.count;
+		LOG_W("reconnected to the broker",
+		      "url=%s away_ms=%" PRIu64 " republish=%zu",
+		      log_q(bus_url(r->bus)), away_ms, r->win.count);
+		r->lost_at = 0;
+		backoff_reset(&r->bo);
+		if ((r->term_signals || r->out_fd < 0) && bus_cancel(r->bus) < 0)
+			relay_lost(r);
+		return;
+	}
+	away_ms = (uint64_t)(now - r->lost_at) / 1000;
+	if (away_ms >= r->o->retry_budget_ms) {
+		LOG_F("broker lost and the retry budget is spent",
+		      "err=%s away_ms=%" PRIu64 " inflight=%zu",
+		      log_q(bus_error(r->bus)), away_ms, r->win.count);
+		relay_fail(r, EX_TEMPFAIL);
+		return;
+	}
+	delay = backoff_next_ms(&r->bo);
+	r->retry_at = now + (int64_t)delay * 1000;
+	LOG_I("unable to reconnect", "err=%s retry_in_ms=%" PRIu64,
+	      log_q(bus_error(r->bus)), delay);
+}
+
+/* Publish every window entry not yet sent on this connection. */
+static void relay_publish_unsent(struct relay *r)
+{
+	struct relay_msg *m;
+	uint64_t seq;
+
+	while (bus_connected(r->bus) && (m = relay_window_unsent(&r->win))) {
+		if (bus_publish(r->bus, r->o->exchange, m->route, m->data,
+				m->len, &seq) < 0) {
+			relay_lost(r);
+			return;
+		}
+		relay_window_mark_sent(&r->win, seq);
+		r->st.published++;
+		LOG_D("published", "seq=%" PRIu64 " route=%s", seq,
+		      log_q(m->route));
+	}
+}
+
+/* --- output ----------------------------------------------------------- */
+
+static void relay_appended(struct relay *r, size_t before)
+{
+	r->out_total += r->out.len - before;
+}
+
+/* Answer settled window entries, oldest first. */
+static void relay_pop_settled(struct relay *r)
+{
+	struct relay_msg *m;
+
+	while ((m = relay_window_pop(&r->win))) {
+		if (m->nacked) {
+			r->st.nacked++;
+			LOG_W("broker refused a line (basic.nack)", "route=%s",
+			      log_q(m->route));
+		} else {
+			r->st.confirmed++;
+		}
+		if (m->confirm && r->out_fd >= 0) {
+			size_t before = r->out.len;
+
+			if (relay_line_confirm(&r->out, m->confirm, !m->nacked) < 0) {
+				LOG_F("unable to queue a confirm line",
+				      "err=%s", log_q(strerror(errno)));
+				relay_fail(r, EX_SOFTWARE);
+			}
+			relay_appended(r, before);
+		}
+		relay_msg_free(m);
+	}
+}
+
+static void relay_out_closed(struct relay *r, int err)
+{
+	if (r->o->mode == RELAY_CHILD) {
+		LOG_I("child closed its stdin", "err=%s",
+		      log_q(err ? strerror(err) : "EOF"));
+	} else {
+		LOG_F("unable to write to stdout", "err=%s",
+		      log_q(strerror(err)));
+		relay_fail(r, EX_IOERR);
+	}
+	if (r->out_owned)
+		close(r->out_fd);
+	r->out_fd = -1;
+	buf_reset(&r->out);
+	/* Deliveries not written are not acked: the broker redelivers them
+	 * once this connection is gone. No new ones: nobody to hand them to. */
+	r->aa_head = r->aa_count = 0;
+	if (bus_connected(r->bus) && bus_cancel(r->bus) < 0)
+		relay_lost(r);
+}
+
+static void relay_flush(struct relay *r)
+{
+	ssize_t n;
+
+	while (r->out_fd >= 0 && r->out.len > 0) {
+		n = write(r->out_fd, r->out.data, r->out.len);
+		if (n > 0) {
+			buf_consume(&r->out, (size_t)n);
+			r->out_done += (uint64_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		relay_out_closed(r, n < 0 ? errno : EPIPE);
+		return;
+	}
+	/* Deliveries whose line is out are done (without --manual-ack). */
+	while (r->aa_count > 0 && r->aa[r->aa_head].end <= r->out_done) {
+		r->ack_upto = r->aa[r->aa_head].tag;
+		r->aa_head = (r->aa_head + 1) % r->aa_cap;
+		r->aa_count--;
+	}
+}
+
+static void relay_send_acks(struct relay *r)
+{
+	if (r->ack_upto <= r->acked_upto || !bus_connected(r->bus))
+		return;
+	if (bus_ack(r->bus, r->ack_upto, true) < 0) {
+		relay_lost(r);
+		return;
+	}
+	r->acked_upto = r->ack_upto;
+}
+
+/* --- deliveries ------------------------------------------------------ */
+
+static void relay_reject(struct relay *r, uint64_t tag, bool requeue)
+{
+	if (bus_reject(r->bus, tag, requeue) < 0)
+		relay_lost(r);
+}
+
+static void relay_held_add(struct relay *r, uint64_t tag)
+{
+	/* Tags grow on a connection, so appending keeps the array sorted. */
+	r->held[r->nheld++] = tag;
+}
+
+/* Remove tag from the held set; false when it is not there. */
+static bool relay_held_take(struct relay *r, uint64_t tag)
+{
+	size_t lo = 0, hi = r->nheld;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->held[mid] < tag)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo >= r->nheld || r->held[lo] != tag)
+		return false;
+	memmove(&r->held[lo], &r->held[lo + 1],
+		(r->nheld - lo - 1) * sizeof(r->held[0]));
+	r->nheld--;
+	return true;
+}
+
+static void relay_delivery(struct relay *r, const struct bus_event *ev)
+{
+	const struct relay_opts *o = r->o;
+	const char *why;
+	size_t before = r->out.len;
+	uint64_t rtag;
+
+	r->st.deliveries++;
+	if (ev->tag > r->max_tag)
+		r->max_tag = ev->tag;
+	if (r->out_fd < 0 || (o->manual_ack && r->nheld >= o->prefetch) ||
+	    (!o->manual_ack && r->aa_count >= r->aa_cap)) {
+		/* Nobody to hand it to (or more than prefetch came): back to
+		 * the queue for another consumer. */
+		relay_reject(r, ev->tag, true);
+		return;
+	}
+	if (ev->oversize) {
+		r->st.rejected++;
+		LOG_W("delivery refused: body over --max-line",
+		      "size=%" PRIu64 " max_line=%zu tag=%" PRIu64, ev->size,
+		      o->max_line, ev->tag);
+		relay_reject(r, ev->tag, false);
+		return;
+	}
+	rtag = o->manual_ack ? r->tag_base + ev->tag : 0;
+	if (relay_line_delivery(&r->out, ev->body, ev->len, rtag, &why) < 0) {
+		r->st.rejected++;
+		LOG_W("delivery refused", "err=%s size=%zu", log_q(why), ev->len);
+		relay_reject(r, ev->tag, false);
+		return;
+	}
+	relay_appended(r, before);
+	LOG_D("delivered", "tag=%" PRIu64 " redelivered=%d size=%zu", ev->tag,
+	      ev->redelivered, ev->len);
+	if (o->manual_ack) {
+		relay_held_add(r, ev->tag);
+	} else {
+		struct autoack *a = &r->aa[(r->aa_head + r->aa_count) % r->aa_cap];
+
+		a->end = r->out_total;
+		a->tag = ev->tag;
+		r->aa_count++;
+	}
+}
+
+static void relay_bus_events(struct relay *r)
+{
+	struct bus_event ev;
+	int i, n;
+
+	for (i = 0; i < EVENTS_PER_TURN && bus_connected(r->bus); i++) {
+		n = bus_next(r->bus, &ev);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			relay_lost(r);
+			break;
+		}
+		switch (ev.type) {
+		case BUS_EV_ACK:
+		case BUS_EV_NACK:
+			if (relay_window_settle(&r->win, ev.tag, ev.multiple,
+						ev.type == BUS_EV_ACK) == 0)
+				LOG_D("confirm for no pending line",
+				      "seq=%" PRIu64, ev.tag);
+			break;
+		case BUS_EV_DELIVERY:
+			relay_delivery(r, &ev);
+			break;
+		}
+	}
+	relay_pop_settled(r);
+}
+
+/* --- input ----------------------------------------------------------- */
+
+static void relay_control(struct relay *r, const struct relay_line *l)
+{
+	uint64_t btag;
+
+	if (!r->o->manual_ack) {
+		r->st.bad_lines++;
+		LOG_W("bad input line", "err=%s line=%" PRIu64,
+		      log_q("ack/nack line without --manual-ack"),
+		      r->st.lines_in);
+		return;
+	}
+	if (l->tag <= r->tag_base) {
+		/* Handed out on a connection that is gone: the broker has
+		 * requeued it already. */
+		r->st.stale_acks++;
+		LOG_D("stale ack ignored", "tag=%" PRIu64, l->tag);
+		return;
+	}
+	btag = l->tag - r->tag_base;
+	if (!relay_held_take(r, btag)) {
+		r->st.bad_lines++;
+		LOG_W("bad input line", "err=%s tag=%" PRIu64 " line=%" PRIu64,
+		      log_q("unknown tag (never delivered, or settled already)"),
+		      l->tag, r->st.lines_in);
+		return;
+	}
+	r->st.acks++;
+	if (l->kind == RLINE_ACK) {
+		if (bus_ack(r->bus, btag, false) < 0)
+			relay_lost(r);
+	} else {
+		relay_reject(r, btag, l->requeue);
+	}
+}
+
+static void relay_take_line(struct relay *r, const char *line, size_t len)
+{
+	const struct relay_opts *o = r->o;
+	struct relay_line l;
+	struct relay_msg *m;
+
+	r->st.lines_in++;
+	relay_line_parse(line, len, o->route, o->mode != RELAY_PUB, &l);
+	switch (l.kind) {
+	case RLINE_ACK:
+	case RLINE_NACK:
+		relay_control(r, &l);
+		return;
+	case RLINE_BAD:
+		r->st.bad_lines++;
+		LOG_W("bad input line, not published", "err=%s line=%" PRIu64,
+		      log_q(l.err), r->st.lines_in);
+		LOG_D("bad input line text", "text=%s", log_q(line));
+		return;
+	case RLINE_PUBLISH:
+		break;
+	}
+	if (!o->publish) {
+		free(l.confirm);
+		r->st.bad_lines++;
+		LOG_W("bad input line", "err=%s line=%" PRIu64,
+		      log_q("sub takes only ack and nack lines"), r->st.lines_in);
+		return;
+	}
+	m = relay_msg_new(line, len, l.route, l.confirm);
+	if (!m) {
+		LOG_F("out of memory", NULL);
+		relay_fail(r, EX_OSERR);
+		return;
+	}
+	relay_window_push(&r->win, m);
+	relay_publish_unsent(r);
+}
+
+/* Whether one more input line can be taken now. */
+static bool relay_can_take(struct relay *r, bool count)
+{
+	if (!bus_connected(r->bus) || r->fatal >= 0)
+		return false;
+	if (relay_window_full(&r->win)) {
+		if (count)
+			r->st.window_full++;
+		return false;
+	}
+	if (r->out.len >= RELAY_OUT_SOFT_MAX) {
+		if (count)
+			r->st.out_full++;
+		return false;
+	}
+	return true;
+}
+
+static void relay_take_lines(struct relay *r)
+{
+	const char *line;
+	size_t len;
+	int k;
+
+	r->in_stalled = false;
+	while (!r->in_done) {
+		if (!relay_can_take(r, true)) {
+			r->in_stalled = true;
+			return;
+		}
+		k = jsonl_next(&r->in, &line, &len);
+		if (k == JSONL_NONE) {
+			if (r->in_eof)
+				r->in_done = true;
+			return;
+		}
+		if (k == JSONL_OVERLONG) {
+			r->st.lines_in++;
+			r->st.overlong++;
+			LOG_W("bad input line, not published",
+			      "err=%s max_line=%zu line=%" PRIu64,
+			      log_q("line longer than --max-line"),
+			      r->o->max_line, r->st.lines_in);
+			continue;
+		}
+		relay_take_line(r, line, len);
+	}
+}
+
+static void relay_close_input(struct relay *r)
+{
+	if (r->in_fd >= 0 && r->in_owned)
+		close(r->in_fd);
+	r->in_fd = -1;
+	if (!r->in_eof) {
+		r->in_eof = true;
+		jsonl_finish(&r->in);
+	}
+}
+
+/* Read what the input has now. until_empty: keep reading until it would
+ * block (the child is gone, nothing more will come). */
+static void relay_read(struct relay *r, bool until_empty)
+{
+	char chunk[READ_CHUNK];
+	ssize_t n;
+
+	while (r->in_fd >= 0) {
+		n = read(r->in_fd, chunk, sizeof(chunk));
+		if (n > 0) {
+			if (jsonl_feed(&r->in, chunk, (size_t)n) < 0) {
+				LOG_F("out of memory", NULL);
+				relay_fail(r, EX_OSERR);
+				return;
+			}
+			if (!until_empty)
+				return;
+			relay_take_lines(r);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (until_empty)
+				relay_close_input(r);
+			return;
+		}
+		if (n < 0 && r->o->mode != RELAY_CHILD) {
+			LOG_F("unable to read stdin", "err=%s",
+			      log_q(strerror(errno)));
+			relay_fail(r, EX_IOERR);
+		}
+		LOG_I("input ended", "lines_in=%" PRIu64, r->st.lines_in);
+		relay_close_input(r);
+		return;
+	}
+}
+
+/* --- signals and the child ------------------------------------------- */
+
+static void relay_terminate(struct relay *r, int sig)
+{
+	r->term_signals++;
+	if (r->term_signals > 1) {
+		LOG_W("second signal: exiting now", "signal=%d inflight=%zu",
+		      sig, r->win.count);
+		if (r->child > 0 && !r->child_exited)
+			kill(r->child, sig);
+		relay_fail(r, 128 + sig);
+		return;
+	}
+	LOG_I("stopping", "signal=%d inflight=%zu", sig, r->win.count);
+	if (r->child > 0 && !r->child_exited)
+		kill(r->child, sig);
+	if (bus_connected(r->bus) && bus_cancel(r->bus) < 0)
+		relay_lost(r);
+	/* pub and sub stop reading; a child may still write its last lines. */
+	if (r->o->mode != RELAY_CHILD)
+		relay_close_input(r);
+}
+
+static void relay_reap(struct relay *r)
+{
+	int ws;
+	pid_t p;
+
+	if (r->child <= 0 || r->child_exited)
+		return;
+	p = waitpid(r->child, &ws, WNOHANG);
+	if (p != r->child)
+		return;
+	r->child_exited = true;
+	r->child_code = relay_child_exit_code(ws);
+	LOG_I("child exited", "pid=%d status=%d", (int)r->child, r->child_code);
+	/* What it wrote before exiting is in the pipe now: take it all, but
+	 * do not wait for EOF (a grandchild may hold the pipe open). */
+	relay_read(r, true);
+	if (r->out_fd >= 0) {
+		close(r->out_fd);
+		r->out_fd = -1;
+		buf_reset(&r->out);
+		r->aa_head = r->aa_count = 0;
+	}
+	if (bus_connected(r->bus) && bus_cancel(r->bus) < 0)
+		relay_lost(r);
+}
+
+static void relay_signals(struct relay *r)
+{
+	int sig;
+
+	while ((sig = sig_next()) != 0) {
+		switch (sig) {
+		case SIGTERM:
+		case SIGINT:
+			relay_terminate(r, sig);
+			break;
+		case SIGCHLD:
+			relay_reap(r);
+			break;
+		case SIGUSR1:
+			relay_log_stats(r, LOG_WARN, "stats");
+			break;
+		}
+	}
+}
+
+/* --- the loop -------------------------------------------------------- */
+
+/* Exit status once the relay is done, or -1 while it is not. */
+static int relay_done(struct relay *r)
+{
+	const struct relay_opts *o = r->o;
+
+	if (r->fatal >= 0)
+		return r->fatal;
+	switch (o->mode) {
+	case RELAY_PUB:
+		if (!r->in_done || r->win.count > 0 || r->out.len > 0)
+			return -1;
+		if (r->st.nacked > 0) {
+			LOG_W("the broker refused lines", "nacked=%" PRIu64,
+			      r->st.nacked);
+			return EX_UNAVAILABLE;
+		}
+		if (r->st.bad_lines + r->st.overlong > 0) {
+			LOG_W("input lines were refused",
+			      "bad_lines=%" PRIu64 " overlong=%" PRIu64,
+			      r->st.bad_lines, r->st.overlong);
+			return EX_DATAERR;
+		}
+		return EX_OK;
+	case RELAY_SUB:
+		if (!r->term_signals && !(o->manual_ack && r->in_done))
+			return -1;
+		if (r->out.len > 0 && r->out_fd >= 0)
+			return -1;
+		return EX_OK;
+	case RELAY_CHILD:
+		if (!r->child_exited || !r->in_done || r->win.count > 0)
+			return -1;
+		return r->child_code;
+	}
+	return -1;
+}
+
+static int relay_loop(struct relay *r, int sigfd)
+{
+	struct pollfd pfd[4];
+	int n, code, timeout, i_sig, i_in;
+	int64_t now;
+
+	for (;;) {
+		if ((code = relay_done(r)) >= 0)
+			return code;
+		n = 0;
+		i_in = -1;
+		pfd[n] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
+		i_sig = n++;
+		if (r->in_fd >= 0 && !r->in_eof && relay_can_take(r, false) &&
+		    jsonl_pending(&r->in) <= r->o->max_line) {
+			pfd[n] = (struct pollfd){ .fd = r->in_fd, .events = POLLIN };
+			i_in = n++;
+		}
+		if (r->out_fd >= 0 && r->out.len > 0) {
+			pfd[n++] = (struct pollfd){ .fd = r->out_fd, .events = POLLOUT };
+		}
+		if (bus_connected(r->bus)) {
+			pfd[n++] = (struct pollfd){ .fd = bus_fd(r->bus), .events = POLLIN };
+		}
+		timeout = TICK_MS;
+		now = clock_mono_us();
+		if (!bus_connected(r->bus) && r->lost_at) {
+			int64_t ms = (r->retry_at - now + 999) / 1000;
+
+			timeout = ms < 0 ? 0 : ms < TICK_MS ? (int)ms : TICK_MS;
+		}
+		if (bus_pending(r->bus) || (r->in_stalled && relay_can_take(r, false)))
+			timeout = 0;
+		if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR) {
+			LOG_F("poll failed", "err=%s", log_q(strerror(errno)));
+			return EX_OSERR;
+		}
+		if (pfd[i_sig].revents)
+			relay_signals(r);
+		if (bus_connected(r->bus))
+			relay_bus_events(r);
+		if (i_in >= 0 && pfd[i_in].revents)
+			relay_read(r, false);
+		relay_take_lines(r);
+		relay_publish_unsent(r);
+		relay_flush(r);
+		relay_send_acks(r);
+		if (!bus_connected(r->bus) && r->lost_at && r->fatal < 0 &&
+		    clock_mono_us() >= r->retry_at &&
+		    !(r->o->mode == RELAY_SUB && r->term_signals))
+			relay_reconnect(r);
+	}
+}
+
+static void relay_ready(const struct relay_opts *o)
+{
+	if (o->ready_fd < 0)
+		return;
+	(void)!write(o->ready_fd, "\n", 1);
+	close(o->ready_fd);
+}
+
+int relay_run(const struct relay_opts *o)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGCHLD, SIGUSR1, 0 };
+	struct relay r;
+	char err[256];
+	int sigfd, code;
+
+	memset(&r, 0, sizeof(r));
+	r.o = o;
+	r.fatal = -1;
+	r.in_fd = r.out_fd = -1;
+	jsonl_init(&r.in, o->max_line);
+	buf_init(&r.out, RELAY_OUT_SOFT_MAX +
+			 ((size_t)o->prefetch + o->max_inflight) *
+				 (o->max_line + 64));
+	backoff_init(&r.bo, BACKOFF_BASE_MS, o->backoff_max_ms,
+		     (uint64_t)clock_mono_us() ^ ((uint64_t)getpid() << 32));
+	r.aa_cap = o->prefetch;
+	r.aa = calloc(r.aa_cap, sizeof(*r.aa));
+	r.held = calloc(o->prefetch, sizeof(*r.held));
+	if (!r.aa || !r.held || relay_window_init(&r.win, o->max_inflight) < 0) {
+		LOG_F("out of memory", NULL);
+		code = EX_OSERR;
+		goto out_free;
+	}
+	sigfd = sig_init(sigs);
+	if (sigfd < 0) {
+		LOG_F("unable to set up signals", "err=%s", log_q(strerror(errno)));
+		code = EX_OSERR;
+		goto out_free;
+	}
+	r.bus = bus_new(o, err, sizeof(err));
+	if (!r.bus) {
+		LOG_F("bad broker URL", "err=%s", log_q(err));
+		code = EX_USAGE;
+		goto out_free;
+	}
+	if (bus_connect(r.bus) < 0) {
+		LOG_F("unable to reach the broker", "err=%s",
+		      log_q(bus_error(r.bus)));
+		code = EX_UNAVAILABLE;
+		goto out_free;
+	}
+	LOG_I("connected", "url=%s queue=%s", log_q(bus_url(r.bus)),
+	      log_q(bus_queue(r.bus)));
+
+	if (o->mode == RELAY_CHILD) {
+		r.child = relay_child_spawn(o->child_argv, &r.out_fd, &r.in_fd);
+		if (r.child < 0) {
+			LOG_F("unable to start the child", "cmd=%s err=%s",
+			      log_q(o->child_argv[0]), log_q(strerror(errno)));
+			code = EX_OSERR;
+			goto out_free;
+		}
+		r.in_owned = r.out_owned = true;
+		LOG_I("child started", "pid=%d cmd=%s", (int)r.child,
+		      log_q(o->child_argv[0]));
+	} else {
+		r.out_fd = STDOUT_FILENO;
+		relay_nonblock(STDOUT_FILENO);
+		if (o->publish || o->manual_ack) {
+			r.in_fd = STDIN_FILENO;
+			relay_nonblock(STDIN_FILENO);
+		} else {
+			r.in_eof = r.in_done = true;
+		}
+	}
+	relay_ready(o);
+
+	code = relay_loop(&r, sigfd);
+
+	if (code == EX_OK || o->mode == RELAY_CHILD)
+		relay_flush(&r);
+	relay_send_acks(&r);
+	bus_disconnect(r.bus, r.fatal < 0);
+	if (r.child > 0 && !r.child_exited) {
+		/* Leaving early (fatal error): the child must not outlive us
+		 * unnoticed; it also sees EOF on its stdin. */
+		kill(r.child, SIGTERM);
+	}
+	relay_log_stats(&r, LOG_INFO, "exit");
+out_free:
+	if (r.in_owned && r.in_fd >= 0)
+		close(r.in_fd);
+	if (r.out_owned && r.out_fd >= 0)
+		close(r.out_fd);
+	bus_free(r.bus);
+	relay_window_free(&r.win);
+	jsonl_free(&r.in);
+	buf_release(&r.out);
+	free(r.aa);
+	free(r.held);
+	return code;
+}
