@@ -52,8 +52,9 @@ char *cli_read_file(const char *path, size_t *len);
  * could not connect. Returns 0 when it connects, else -1 with the reason
  * (resolver or connect error) in err. */
 int cli_probe(const char *host, int port, char *err, size_t errlen);
-/* Raise RLIMIT_NOFILE to its hard limit; returns the new soft limit. */
-uint64_t cli_raise_nofile(void);
+/* Raise the RLIMIT_NOFILE soft limit to want, or as far as the hard limit
+ * allows; returns the new soft limit. lws sizes its fd tables from it. */
+uint64_t cli_raise_nofile(uint64_t want);
 
 /* Print the usage line of cmd (NULL: all) to stderr and return 64. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -230,14 +230,14 @@ int cli_probe(const char *host, int port, char *err, size_t errlen)
 	return r < 0 ? -1 : 0;
 }
 
-uint64_t cli_raise_nofile(void)
+uint64_t cli_raise_nofile(uint64_t want)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return 1024;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
+	if (rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			getrlimit(RLIMIT_NOFILE, &rl);
 	}
