@@ -24,15 +24,9 @@ int line_classify(const char *line, size_t len, bool text_only,
 		json_t *t = json_object_get(v, "type");
 
 		out->kind = LINE_RAW;
-		out->is_publish = json_is_string(t) &&
-				  !strcmp(json_string_value(t), "publish");
-		if (out->is_publish) {
-			json_t *ref = json_object_get(v, "ref");
-
-			if (ref)
-				out->ref_key = json_dumps(ref, JSON_COMPACT |
-							  JSON_ENCODE_ANY);
-		}
+		if (json_is_string(t))
+			out->type = strdup(json_string_value(t));
+		out->ref_key = line_ref_key(v);
 		json_decref(v);
 		return 0;
 	}
@@ -60,6 +54,22 @@ char *line_publish(const char *room, json_t *body, const char *ref)
 	return s;
 }
 
+const char *line_reply_type(const char *type)
+{
+	static const char *const map[][2] = {
+		{ "publish", "ack" }, { "join", "joined" }, { "leave", "left" },
+		{ "history", "history" }, { "presence", "presence" },
+	};
+	size_t i;
+
+	if (type && !strcmp(type, "typing"))
+		return NULL;
+	for (i = 0; type && i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(type, map[i][0]))
+			return map[i][1];
+	return "error";
+}
+
 char *line_ref_key(json_t *frame)
 {
 	json_t *ref = json_object_get(frame, "ref");
@@ -70,6 +80,7 @@ char *line_ref_key(json_t *frame)
 void line_req_free(struct line_req *r)
 {
 	json_decref(r->body);
+	free(r->type);
 	free(r->ref_key);
 	memset(r, 0, sizeof(*r));
 }

@@ -18,8 +18,8 @@ enum line_kind {
 
 struct line_req {
 	enum line_kind kind;  /* what the line is */
-	bool is_publish;      /* LINE_RAW whose type is "publish" */
-	char *ref_key;        /* LINE_RAW publish: its ref as compact JSON */
+	char *type;           /* LINE_RAW: its type when a string, else NULL */
+	char *ref_key;        /* LINE_RAW: its ref as compact JSON, or NULL */
 	json_t *body;         /* LINE_BODY: the body */
 };
 
@@ -30,6 +30,10 @@ int line_classify(const char *line, size_t len, bool text_only,
 		  struct line_req *out);
 /* The publish frame for body in room with ref, compact JSON, or NULL. */
 char *line_publish(const char *room, json_t *body, const char *ref);
+/* The type of the frame that answers a request of type type: "ack",
+ * "joined", "left", "history", "presence"; NULL for typing (no answer);
+ * "error" for a type the protocol does not know. */
+const char *line_reply_type(const char *type);
 /* The "ref" of a frame from the server as compact JSON (the key under
  * which pending requests are kept), or NULL when it has none. */
 char *line_ref_key(json_t *frame);

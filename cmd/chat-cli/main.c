@@ -79,8 +79,9 @@ int main(int argc, char **argv)
 		return cli_usage_error(NULL, "unknown command '%s'", cmd);
 	}
 	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
-		log_write(LOG_FATAL, "unable to write to stdout", "err=%s",
-			  log_q(strerror(errno)));
+		if (rc == 0) /* else the failure was reported already */
+			log_write(LOG_FATAL, "unable to write to stdout", "err=%s",
+				  log_q(strerror(errno)));
 		return rc ? rc : EX_IOERR;
 	}
 	return rc;

@@ -75,14 +75,18 @@ struct session {
 	bool in_eof;             /* stdin ended (lines may remain in jl) */
 	bool input_done;         /* every input line has been handled */
 	bool stopped;            /* signal or stdout failure: no more input */
+	bool out_failed;         /* stdout failed: print nothing more */
 	struct buf rx;           /* a frame being reassembled */
 	bool rx_skip;            /* the current frame is over the limit */
 	struct outmsg *q_head;   /* frames to write, oldest first */
 	struct outmsg *q_tail;   /* last queued frame */
 	size_t q_len;            /* frames queued */
-	json_t *pending;         /* ref key -> count of publishes unacked */
-	uint64_t npending;       /* publishes with a ref awaiting an answer */
-	uint64_t anon;           /* raw publishes without ref awaiting ack */
+	json_t *pending;         /* ref key -> count of requests unanswered */
+	uint64_t npending;       /* requests with a ref awaiting an answer */
+	const char **anon;       /* answer types awaited by requests without
+				  * ref, oldest first (window + 1 slots) */
+	uint64_t anon_len;       /* how many */
+	json_t *codes_seen;      /* error codes logged already */
 	uint64_t next_ref;       /* last ref we gave a publish */
 	uint64_t refused;        /* publishes answered by an error */
 	bool established;        /* the upgrade succeeded */
@@ -111,7 +115,7 @@ static void session_set_rc(struct session *s, int rc)
 
 static uint64_t session_inflight(const struct session *s)
 {
-	return s->npending + s->anon;
+	return s->npending + s->anon_len;
 }
 
 static int session_enqueue(struct session *s, const char *p, size_t len)
@@ -179,7 +183,7 @@ static void session_timeout(lws_sorted_usec_list_t *sul)
 		LOG_F("timed out waiting for the ack", "url=%s timeout_ms=%llu",
 		      log_q(s->url.text), (unsigned long long)s->timeout_ms);
 	} else {
-		LOG_F("timed out waiting for acks", "unacked=%llu timeout_ms=%llu",
+		LOG_F("timed out waiting for answers", "unanswered=%llu timeout_ms=%llu",
 		      (unsigned long long)session_inflight(s),
 		      (unsigned long long)s->timeout_ms);
 	}
@@ -221,6 +225,24 @@ static bool pending_take(struct session *s, const char *key)
 	return true;
 }
 
+/* Forget the oldest request without ref awaiting type (NULL: the oldest
+ * of any type, which an error without ref answers: the gateway answers
+ * in order). Returns whether there was one. */
+static bool anon_take(struct session *s, const char *type)
+{
+	uint64_t i;
+
+	for (i = 0; i < s->anon_len; i++) {
+		if (!type || !strcmp(s->anon[i], type)) {
+			memmove(&s->anon[i], &s->anon[i + 1],
+				(size_t)(s->anon_len - i - 1) * sizeof(*s->anon));
+			s->anon_len--;
+			return true;
+		}
+	}
+	return false;
+}
+
 static void session_handle_line(struct session *s, const char *line, size_t len)
 {
 	struct line_req r;
@@ -231,12 +253,13 @@ static void session_handle_line(struct session *s, const char *line, size_t len)
 		return;
 	}
 	if (r.kind == LINE_RAW) {
-		if (r.is_publish) {
-			if (r.ref_key)
-				pending_add(s, r.ref_key);
-			else
-				s->anon++;
-		}
+		const char *reply = line_reply_type(r.type);
+
+		/* Wait for the answer of every request that has one. */
+		if (reply && r.ref_key)
+			pending_add(s, r.ref_key);
+		else if (reply)
+			s->anon[s->anon_len++] = reply;
 		if (session_enqueue(s, line, len) < 0)
 			LOG_W("out of memory, line skipped", NULL);
 		goto out;
@@ -311,6 +334,8 @@ static int session_print(struct session *s, const char *p, size_t len)
 {
 	char *compact = NULL;
 
+	if (s->out_failed)
+		return -1;
 	/* Frames are one line each: re-serialise one that is not compact. */
 	if (memchr(p, '\n', len) || memchr(p, '\r', len)) {
 		json_t *v = json_loadb(p, len, JSON_DECODE_ANY, NULL);
@@ -330,6 +355,7 @@ static int session_print(struct session *s, const char *p, size_t len)
 		free(compact);
 		LOG_F("unable to write to stdout", "err=%s",
 		      log_q(strerror(errno)));
+		s->out_failed = true;
 		session_set_rc(s, EX_IOERR);
 		session_queue_free(s);
 		session_close(s);
@@ -386,32 +412,41 @@ static void session_frame(struct session *s, const char *p, size_t len)
 		return;
 	}
 	if (s->mode == MODE_SEND) {
-		session_frame_send(s, f, type, p, len);
+		if (!s->closing) /* the first answer decides */
+			session_frame_send(s, f, type, p, len);
 		json_decref(f);
 		return;
 	}
-	if (!strcmp(type, "ack") || !strcmp(type, "error")) {
-		key = line_ref_key(f);
-		if (key)
-			resolved = pending_take(s, key);
-		else if (!strcmp(type, "ack") && s->anon) {
-			s->anon--;
-			resolved = true;
-		}
-		if (!strcmp(type, "error")) {
-			if (resolved)
-				s->refused++;
-			LOG_W("server refused a request", "code=%s message=%s ref=%s",
-			      log_q(json_string_value(json_object_get(f, "code"))),
-			      log_q(json_string_value(json_object_get(f, "message"))),
-			      log_q(key ? key : ""));
-		}
-		free(key);
-		if (resolved) {
-			if (s->input_done && session_inflight(s))
-				session_arm_timeout(s); /* progress: wait on */
-			session_pump(s);
-		}
+	key = line_ref_key(f);
+	if (key)
+		resolved = pending_take(s, key);
+	else if (!strcmp(type, "error"))
+		resolved = anon_take(s, NULL);
+	else if (strcmp(type, "presence") || json_object_get(f, "users"))
+		resolved = anon_take(s, type); /* not a presence change */
+	if (!strcmp(type, "error")) {
+		const char *code = json_string_value(json_object_get(f, "code"));
+		/* Warn once per code; the rest at info (each is on stdout). */
+		int lvl = json_object_get(s->codes_seen, code ? code : "") ?
+			  LOG_INFO : LOG_WARN;
+
+		json_object_set_new(s->codes_seen, code ? code : "", json_true());
+		if (resolved)
+			s->refused++;
+		if (log_enabled(lvl))
+			log_write(lvl, "server refused a request",
+				  "code=%s message=%s ref=%s", log_q(code),
+				  log_q(json_string_value(json_object_get(f,
+								"message"))),
+				  log_q(json_is_string(json_object_get(f, "ref")) ?
+					json_string_value(json_object_get(f, "ref")) :
+					key ? key : ""));
+	}
+	free(key);
+	if (resolved) {
+		if (s->input_done && session_inflight(s))
+			session_arm_timeout(s); /* progress: wait on */
+		session_pump(s);
 	}
 	json_decref(f);
 }
@@ -433,8 +468,14 @@ static void session_established(struct session *s)
 		if (o && s->have_since)
 			json_object_set_new(o, "since", json_integer((json_int_t)s->since));
 		frame = o ? json_dumps(o, JSON_COMPACT) : NULL;
-		if (frame)
-			session_enqueue(s, frame, strlen(frame));
+		if (frame && session_enqueue(s, frame, strlen(frame)) == 0 &&
+		    s->mode == MODE_CONNECT) {
+			char *key = line_ref_key(o);
+
+			if (key)
+				pending_add(s, key); /* wait for joined */
+			free(key);
+		}
 		free(frame);
 		json_decref(o);
 	}
@@ -512,7 +553,7 @@ static void session_closed(struct session *s)
 					  EX_TEMPFAIL);
 		} else if (s->close_code == 1000) {
 			if (lost) {
-				LOG_F("publishes left without ack", "unacked=%llu",
+				LOG_F("requests left without answer", "unanswered=%llu",
 				      (unsigned long long)lost);
 				session_set_rc(s, EX_TEMPFAIL);
 			}
@@ -529,7 +570,7 @@ static void session_closed(struct session *s)
 		session_set_rc(s, EX_TEMPFAIL);
 	}
 	if (s->mode == MODE_CONNECT && s->refused)
-		LOG_W("publishes refused by the server", "refused=%llu",
+		LOG_W("requests refused by the server", "refused=%llu",
 		      (unsigned long long)s->refused);
 	s->ws = NULL;
 	s->done = true;
@@ -972,7 +1013,16 @@ static int session_main(enum session_mode mode, int argc, char **argv)
 	jsonl_init(&s->jl, SESSION_LINE_MAX);
 	buf_init(&s->rx, SESSION_FRAME_MAX);
 	s->pending = json_object();
+	s->anon = calloc(s->window + 1, sizeof(*s->anon));
+	s->codes_seen = json_object();
+	if (!s->pending || !s->anon || !s->codes_seen) {
+		rc = EX_OSERR;
+		goto out_free;
+	}
 	rc = session_run(s);
+out_free:
+	json_decref(s->codes_seen);
+	free(s->anon);
 	json_decref(s->pending);
 	buf_release(&s->rx);
 	jsonl_free(&s->jl);
