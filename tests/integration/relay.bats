@@ -1,0 +1,401 @@
+#!/usr/bin/env bats
+# chat-relay against a real, private RabbitMQ (scripts/rabbitmq) on loopback:
+# pub/sub round trip, child mode with confirms and manual acks, a broker
+# restart in the middle of a stream, bad input lines, the command line.
+# Every wait is for a condition, bounded; each test has its own queues.
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	ROOT=${ROOT:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+	export ROOT
+	export BIN=${BIN:-$ROOT/bin}
+	export RMQ_DIR="$BATS_FILE_TMPDIR/rabbitmq"
+	CHAT_AMQP_URL=$("$ROOT/scripts/rabbitmq" start "$RMQ_DIR") || return 1
+	export CHAT_AMQP_URL
+}
+
+teardown_file() {
+	"$ROOT/scripts/rabbitmq" stop "$RMQ_DIR"
+}
+
+setup() {
+	T=$BATS_TEST_TMPDIR
+	Q=relay.t$BATS_TEST_NUMBER
+	PIDS=
+}
+
+teardown() {
+	local p
+	for p in $PIDS; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in $PIDS; do
+		wait_exit "$p" 10 || kill -KILL "$p" 2>/dev/null
+	done
+	# The restart test may leave the broker down if it failed midway.
+	if ! "$ROOT/scripts/rabbitmq" status "$RMQ_DIR"; then
+		"$ROOT/scripts/rabbitmq" stop "$RMQ_DIR"
+		"$ROOT/scripts/rabbitmq" start "$RMQ_DIR" >/dev/null
+	fi
+}
+
+# wait_for SECONDS CMD...: run CMD every 0.05 s until it succeeds.
+wait_for() {
+	local limit=$(($1 * 20)) i
+	shift
+	for ((i = 0; i < limit; i++)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	echo "# timed out waiting for: $*" >&3
+	return 1
+}
+
+# wait_exit PID SECONDS: wait for a child of this shell to exit; its status
+# is in $EXIT.
+wait_exit() {
+	local pid=$1 limit=$(($2 * 20)) i
+	for ((i = 0; i < limit; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			EXIT=0
+			wait "$pid" || EXIT=$?
+			PIDS=${PIDS// $pid/}
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "# pid $pid still running after $2 s" >&3
+	return 1
+}
+
+has_lines() { [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; }
+
+# distinct_ge FILE N: FILE holds at least N distinct values of "n".
+distinct_ge() {
+	[ -f "$1" ] && [ "$(jq -r .n "$1" 2>/dev/null | sort -un | wc -l)" -ge "$2" ]
+}
+
+# bg NAME ARGS...: chat-relay ARGS in the background, stdout and stderr in
+# $T/NAME.out and $T/NAME.err, stdin from $T/NAME.in when that exists (else
+# /dev/null); waits for its --ready-fd. Its pid is in $PID.
+bg() {
+	local name=$1 in=/dev/null
+	shift
+	[ -e "$T/$name.in" ] && in=$T/$name.in
+	"$BIN/chat-relay" --ready-fd 5 "$@" <"$in" >"$T/$name.out" \
+		2>"$T/$name.err" 5>"$T/$name.ready" 3>&- &
+	PID=$!
+	PIDS="$PIDS $PID"
+	wait_for 15 test -s "$T/$name.ready" || {
+		cat "$T/$name.err" >&3
+		return 1
+	}
+}
+
+# lines N [ROUTE]: N JSON lines {"route":ROUTE,"n":i} on stdout.
+lines() {
+	awk -v n="$1" -v r="${2:-t}" 'BEGIN {
+		for (i = 1; i <= n; i++)
+			printf "{\"route\":\"%s\",\"n\":%d,\"text\":\"line %d\"}\n", r, i, i
+	}'
+}
+
+@test "--help: usage and options on stdout, exit 0" {
+	run --separate-stderr "$BIN/chat-relay" --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"usage: chat-relay [options] pub"* ]]
+	[[ "$output" == *"--max-inflight N"* ]]
+	[ -z "$stderr" ]
+}
+
+@test "--version: name and version on stdout, exit 0" {
+	run --separate-stderr "$BIN/chat-relay" --version
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^chat-relay\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+}
+
+@test "usage errors: usage on stderr, nothing on stdout, exit 64" {
+	for args in "--no-such-option pub" "" "put" "sub" "pub --route" \
+		"--prefetch 0 sub --queue q" "--manual-ack -- cat" "pub -- cat" \
+		"sub --bind nocolon" "--url http://x pub"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr "$BIN/chat-relay" $args
+		[ "$status" -eq 64 ] || { echo "args: $args -> $status"; false; }
+		[ -z "$output" ]
+		[[ "$stderr" == *"usage: chat-relay"* || "$stderr" == *"not an AMQP URL"* ]]
+	done
+}
+
+@test "broker unreachable at start: exit 69, password masked" {
+	run --separate-stderr "$BIN/chat-relay" \
+		--url amqp://alice:s3cret@127.0.0.1:1/ pub </dev/null
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"unable to reach the broker"* ]]
+	[[ "$stderr" == *"amqp://alice:***@127.0.0.1:1/"* ]]
+	[[ "$stderr" != *s3cret* ]]
+}
+
+@test "pub/sub round trip of 10,000 lines: nothing lost, order kept" {
+	bg sub sub --queue "$Q" --bind "chat:$Q.#"
+	lines 10000 "$Q.x" >"$T/in"
+	run --separate-stderr timeout 60 "$BIN/chat-relay" pub <"$T/in"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	wait_for 60 has_lines "$T/sub.out" 10000
+	kill -TERM "$PID"
+	wait_exit "$PID" 10
+	[ "$EXIT" -eq 0 ]
+	# The very lines, in the same order, and not one more.
+	cmp "$T/in" "$T/sub.out"
+}
+
+@test "pub: confirm ids come back on stdout in order, after the broker's confirm" {
+	printf '%s\n' '{"route":"x","confirm":"a"}' '{"route":"x"}' \
+		'{"route":"x","confirm":2}' '{"route":"x","confirm":{"k":[1]}}' >"$T/in"
+	run --separate-stderr timeout 30 "$BIN/chat-relay" pub <"$T/in"
+	[ "$status" -eq 0 ]
+	[ "$output" = '{"type":"confirm","confirm":"a"}
+{"type":"confirm","confirm":2}
+{"type":"confirm","confirm":{"k":[1]}}' ]
+}
+
+@test "malformed and oversize lines: error on stderr, not published, stream goes on" {
+	{
+		lines 1 "$Q.x"
+		echo 'this is not json'
+		echo '[1,2,3]'
+		echo '{"route":"'"$Q"'.x","n":2,"pad":"'"$(head -c 600 /dev/zero | tr '\0' x)"'"}'
+		echo '{"n":3,"no":"route"}'
+		echo '{"route":"'"$Q"'.x","n":4}'
+	} >"$T/in"
+	bg sub sub --queue "$Q" --bind "chat:$Q.#"
+	run --separate-stderr timeout 30 "$BIN/chat-relay" --max-line 300 pub <"$T/in"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"not valid JSON"*"line=2"* ]]
+	[[ "$stderr" == *"not a JSON object"*"line=3"* ]]
+	[[ "$stderr" == *"line longer than --max-line"*"line=4"* ]]
+	[[ "$stderr" == *"no \\\"route\\\""*"line=5"* ]]
+	wait_for 20 has_lines "$T/sub.out" 2
+	kill -TERM "$PID"
+	wait_exit "$PID" 10
+	[ "$(jq -r .n "$T/sub.out" | tr '\n' ' ')" = "1 4 " ]
+}
+
+@test "child mode: child's lines published, confirms on its stdin, its exit status" {
+	cat >"$T/child" <<-'EOF'
+	#!/bin/bash
+	for i in 1 2 3; do
+		echo "{\"route\":\"$Q.c\",\"n\":$i,\"confirm\":\"c$i\"}"
+	done
+	# Deliveries (our own lines, from the bound queue) and confirms.
+	n=0
+	while [ $n -lt 6 ] && read -r line; do
+		echo "$line" >>"$T/child.got"
+		n=$((n + 1))
+	done
+	exit 7
+	EOF
+	chmod +x "$T/child"
+	export Q T
+	run --separate-stderr timeout 30 "$BIN/chat-relay" --queue "$Q" \
+		--bind "chat:$Q.#" -- "$T/child"
+	[ "$status" -eq 7 ]
+	[ -z "$output" ]
+	[ "$(grep -c '"type":"confirm"' "$T/child.got")" -eq 3 ]
+	# Confirms answer in the order of the child's lines.
+	[ "$(grep '"type":"confirm"' "$T/child.got" | jq -r .confirm | tr '\n' ' ')" = "c1 c2 c3 " ]
+	[ "$(grep -v '"type":"confirm"' "$T/child.got" | jq -r .n | tr '\n' ' ')" = "1 2 3 " ]
+}
+
+@test "child mode: a child that cannot run exits 127" {
+	run -127 --separate-stderr timeout 30 "$BIN/chat-relay" -- /nonexistent/prog
+	[ "$status" -eq 127 ]
+	[[ "$stderr" == *"unable to run child"* ]]
+}
+
+@test "manual acks: only acked deliveries leave, the rest are redelivered after the child dies" {
+	lines 4 "$Q.m" >"$T/in"
+	run timeout 30 "$BIN/chat-relay" pub --queue "$Q" --bind "chat:$Q.#" <"$T/in"
+	[ "$status" -eq 0 ]
+	cat >"$T/child" <<-'EOF'
+	#!/bin/bash
+	# Ack the odd ones, then die without a word after the fourth.
+	n=0
+	while read -r line; do
+		echo "$line" >>"$T/child.got"
+		tag=$(jq -r .tag <<<"$line")
+		num=$(jq -r .n <<<"$line")
+		[ $((num % 2)) -eq 1 ] && echo "{\"type\":\"ack\",\"tag\":$tag}"
+		n=$((n + 1))
+		[ $n -ge 4 ] && kill -KILL $$
+	done
+	EOF
+	chmod +x "$T/child"
+	export T
+	run --separate-stderr timeout 30 "$BIN/chat-relay" --manual-ack \
+		--queue "$Q" -- "$T/child"
+	[ "$status" -eq 137 ]
+	# Each delivery carried a tag.
+	[ "$(jq -r .tag "$T/child.got" | tr '\n' ' ')" = "1 2 3 4 " ]
+	# The unacked ones are back in the queue; the acked ones are gone.
+	bg sub sub --queue "$Q"
+	wait_for 20 has_lines "$T/sub.out" 2
+	kill -TERM "$PID"
+	wait_exit "$PID" 10
+	[ "$(jq -r .n "$T/sub.out" | tr '\n' ' ')" = "2 4 " ]
+}
+
+@test "manual acks: nack with requeue false drops, stale and unknown tags are refused" {
+	lines 2 "$Q.m" >"$T/in"
+	run timeout 30 "$BIN/chat-relay" pub --queue "$Q" --bind "chat:$Q.#" <"$T/in"
+	[ "$status" -eq 0 ]
+	cat >"$T/child" <<-'EOF'
+	#!/bin/bash
+	read -r a; read -r b
+	echo "{\"type\":\"nack\",\"tag\":$(jq .tag <<<"$a"),\"requeue\":false}"
+	echo "{\"type\":\"ack\",\"tag\":$(jq .tag <<<"$b")}"
+	echo '{"type":"ack","tag":99}'
+	exit 0
+	EOF
+	chmod +x "$T/child"
+	run --separate-stderr timeout 30 "$BIN/chat-relay" --manual-ack \
+		--queue "$Q" -- "$T/child"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"unknown tag"*"tag=99"* ]]
+	# Both settled: nothing left for the next consumer.
+	bg sub sub --queue "$Q"
+	run timeout 30 "$BIN/chat-relay" pub --route "$Q.m" <<<'{"n":"marker"}'
+	wait_for 20 has_lines "$T/sub.out" 1
+	[ "$(jq -r .n "$T/sub.out")" = marker ]
+}
+
+@test "SIGTERM: passed to the child, its last line confirmed, its status returned" {
+	cat >"$T/child" <<-'EOF'
+	#!/bin/bash
+	trap 'echo "{\"route\":\"$Q.z\",\"n\":\"last\",\"confirm\":\"bye\"}"
+	      read -r l; echo "$l" >>"$T/child.got"; exit 0' TERM
+	echo "{\"route\":\"$Q.z\",\"n\":\"first\",\"confirm\":\"hi\"}"
+	read -r l; echo "$l" >>"$T/child.got"
+	while :; do sleep 0.05; done
+	EOF
+	chmod +x "$T/child"
+	export Q T
+	bg sub sub --queue "$Q" --bind "chat:$Q.#"
+	bg child -- "$T/child"
+	wait_for 15 grep -q '"hi"' "$T/child.got"
+	kill -TERM "$PID"
+	wait_exit "$PID" 15
+	[ "$EXIT" -eq 0 ]
+	grep -q '{"type":"confirm","confirm":"bye"}' "$T/child.got"
+	wait_for 15 has_lines "$T/sub.out" 2
+	[ "$(jq -r .n "$T/sub.out" | tr '\n' ' ')" = "first last " ]
+}
+
+@test "fan-out: two exclusive queues bound to chat both get every message" {
+	bg a sub --exclusive --bind "chat:$Q.#"
+	bg b sub --exclusive --bind "chat:$Q.#"
+	lines 100 "$Q.room" >"$T/in"
+	run timeout 30 "$BIN/chat-relay" pub <"$T/in"
+	[ "$status" -eq 0 ]
+	wait_for 20 has_lines "$T/a.out" 100
+	wait_for 20 has_lines "$T/b.out" 100
+	cmp "$T/in" "$T/a.out"
+	cmp "$T/in" "$T/b.out"
+}
+
+@test "sub: an oversize delivery is refused on stderr, the next one goes through" {
+	bg sub --max-line 200 sub --queue "$Q" --bind "chat:$Q.#"
+	{
+		echo '{"route":"'"$Q"'.x","pad":"'"$(head -c 400 /dev/zero | tr '\0' x)"'"}'
+		echo '{"route":"'"$Q"'.x","n":"small"}'
+	} >"$T/in"
+	run timeout 30 "$BIN/chat-relay" pub <"$T/in"
+	[ "$status" -eq 0 ]
+	wait_for 20 has_lines "$T/sub.out" 1
+	wait_for 10 grep -q "body over --max-line" "$T/sub.err"
+	[ "$(jq -r .n "$T/sub.out")" = small ]
+}
+
+@test "broker restart mid-stream: reconnect, every confirmed line arrives; budget spent: exit 75" {
+	n=3000
+	# The queue exists before the first line, so nothing is unroutable.
+	run timeout 30 "$BIN/chat-relay" pub --queue "$Q" --bind "chat:$Q.#" </dev/null
+	[ "$status" -eq 0 ]
+	# A slow producer on a pipe: the restart falls in the middle of its
+	# stream, and it blocks while the relay does not read (backpressure).
+	mkfifo "$T/gen"
+	(
+		for ((i = 1; i <= n; i++)); do
+			echo "{\"route\":\"$Q.r\",\"n\":$i,\"confirm\":$i}"
+			((i % 10 == 0)) && sleep 0.02
+		done
+	) >"$T/gen" 3>&- &
+	GEN=$!
+	"$BIN/chat-relay" -v 2 --backoff-max 500ms --retry-budget 60s pub \
+		<"$T/gen" >"$T/pub.out" 2>"$T/pub.err" 3>&- &
+	PUB=$!
+	PIDS="$PIDS $PUB $GEN"
+	# A second relay with a tiny budget, idle on a fifo we hold open.
+	mkfifo "$T/idle"
+	exec 7<>"$T/idle"
+	"$BIN/chat-relay" --retry-budget 1s --backoff-max 200ms pub \
+		<"$T/idle" >/dev/null 2>"$T/short.err" 3>&- &
+	SHORT=$!
+	PIDS="$PIDS $SHORT"
+
+	wait_for 30 has_lines "$T/pub.out" 300
+	"$ROOT/scripts/rabbitmq" stop "$RMQ_DIR"
+	# While the broker is away the short-budget relay gives up with 75.
+	wait_exit "$SHORT" 20
+	exec 7>&-
+	[ "$EXIT" -eq 75 ]
+	grep -q "retry budget is spent" "$T/short.err"
+	confirmed_at_stop=$(wc -l <"$T/pub.out")
+	"$ROOT/scripts/rabbitmq" start "$RMQ_DIR" >/dev/null
+
+	wait_exit "$PUB" 120
+	[ "$EXIT" -eq 0 ]
+	grep -q "lost the broker" "$T/pub.err"
+	grep -q "reconnected to the broker" "$T/pub.err"
+	# Every line confirmed, each once, in order.
+	[ "$(wc -l <"$T/pub.out")" -eq "$n" ]
+	[ "$(jq -r .confirm "$T/pub.out" | sort -n | uniq | wc -l)" -eq "$n" ]
+	[ "$confirmed_at_stop" -lt "$n" ]
+
+	# Every confirmed line is in the durable queue (duplicates allowed:
+	# at-least-once), in order of first appearance.
+	bg sub sub --queue "$Q"
+	wait_for 60 distinct_ge "$T/sub.out" "$n"
+	[ "$(jq -r .n "$T/sub.out" | sort -un | wc -l)" -eq "$n" ]
+	[ "$(jq -r .n "$T/sub.out" | awk '!seen[$1]++' | awk '$1 != NR' | wc -l)" -eq 0 ]
+}
+
+@test "the EXAMPLES of chat-relay(1) that need no other program run as written" {
+	# Each .EX block of the page, as shell text, in $T/ex.N.
+	sed -n '/^\.SH EXAMPLES/,/^\.SH SEE ALSO/p' "$ROOT/man/chat-relay.1" |
+		awk -v dir="$T" '/^\.EX/ { n++; ex = 1; next } /^\.EE/ { ex = 0; next }
+			ex { print > (dir "/ex." n) }'
+	for f in "$T"/ex.*; do
+		sed -i 's/\\-/-/g; s/\\e/\\/g' "$f"
+	done
+	[ -e "$T/ex.5" ]
+	grep -q '^chat-relay pub < lines.jsonl$' "$T/ex.1"
+	# 1: publish a file of lines.
+	lines 20 "$Q.e" >"$T/lines.jsonl"
+	run --separate-stderr bash -c "cd '$T' && PATH='$BIN:$PATH' timeout 30 bash ex.1"
+	[ "$status" -eq 0 ]
+	# 5: a shell child publishes a line and reads its confirm.
+	run --separate-stderr bash -c "PATH='$BIN:$PATH' timeout 30 bash '$T/ex.5'"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *'{"type":"confirm","confirm":1}'* ]]
+	# 3, 4: the gateway and the sequencer, with true for the child.
+	for i in 3 4; do
+		sed -i 's/-- chat-[a-z]*.*/-- true/' "$T/ex.$i"
+		grep -q -- '-- true$' "$T/ex.$i"
+		run --separate-stderr bash -c "PATH='$BIN:$PATH' timeout 30 bash '$T/ex.$i'"
+		[ "$status" -eq 0 ] || { echo "ex.$i: $status $stderr"; false; }
+	done
+	# 2 follows forever: it must start (and be stopped).
+	grep -q '^chat-relay sub ' "$T/ex.2"
+}
