@@ -17,7 +17,8 @@ bool id_node_valid(const char *node)
 		char c = *node;
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':'))
+		      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' ||
+		      c == '-'))
 			return false;
 	}
 	return true;

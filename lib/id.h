@@ -20,7 +20,7 @@ struct id_gen {
 	uint64_t counter;              /* last counter handed out */
 };
 
-/* Valid node names: 1..64 of [A-Za-z0-9_.:]. */
+/* Valid node names: 1..64 of [A-Za-z0-9_.:-]. */
 bool id_node_valid(const char *node);
 /* Start a generator for node at time epoch_ms. Returns 0, or -1 if the node
  * name is not valid. */

@@ -1,15 +1,186 @@
-/* bus: placeholder until the bus side lands (see bus.h). */
+/*
+ * bus: chat-gw's stdin and stdout in the lws loop (see bus.h). stdout is a
+ * bounded backlog (--bus-backlog) written as the pipe takes it; when it is
+ * full, bus_send() fails and the client is answered unavailable, so a relay
+ * that stops reading (its broker is away) is felt at the edge instead of
+ * growing memory here. stdin lines go to the hub; end of input means the
+ * relay is gone, and the gateway closes its clients and exits 75 so the
+ * supervisor restarts the pair.
+ */
 #include "bus.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "gw.h"
+#include "hub.h"
+#include "jsonl.h"
 #include "log.h"
+
+static struct lws *in_wsi, *out_wsi;
+static struct jsonl in;           /* stdin lines */
+static struct buf out;            /* stdout backlog */
+static bool lost;                 /* stdin ended or stdout failed */
+
+static void bus_lost(const char *why)
+{
+	if (lost)
+		return;
+	lost = true;
+	LOG_W("relay gone: closing clients", "reason=%s", log_q(why));
+	gw_shutdown(EX_TEMPFAIL);
+}
+
+static void bus_flush(void)
+{
+	while (out.len) {
+		ssize_t n = write(STDOUT_FILENO, out.data, out.len);
+
+		if (n > 0) {
+			buf_consume(&out, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			if (out_wsi)
+				lws_callback_on_writable(out_wsi);
+			return;
+		}
+		bus_lost(n < 0 ? strerror(errno) : "stdout closed");
+		return;
+	}
+}
+
+int bus_send(const char *line, size_t n)
+{
+	if (lost)
+		return -1;
+	if (out.len + n + 1 > gw_cfg.bus_backlog)
+		return -1;
+	if (buf_add(&out, line, n) < 0 || buf_add(&out, "\n", 1) < 0)
+		return -1;
+	bus_flush();
+	return lost ? -1 : 0;
+}
+
+static void bus_lines(void)
+{
+	const char *line;
+	size_t n;
+	int r;
+
+	while ((r = jsonl_next(&in, &line, &n)) != JSONL_NONE) {
+		if (r == JSONL_OVERLONG) {
+			gw_m.bus_bad.value++;
+			LOG_W("bus line too long: dropped", "max=%llu",
+			      (unsigned long long)gw_cfg.max_line);
+			continue;
+		}
+		hub_bus_line(&hub, line, n);
+	}
+}
+
+static void bus_read(void)
+{
+	char tmp[65536];
+	int rounds;
+
+	/* A few reads per turn, so one busy pipe does not starve clients. */
+	for (rounds = 0; rounds < 16; rounds++) {
+		ssize_t n = read(STDIN_FILENO, tmp, sizeof(tmp));
+
+		if (n > 0) {
+			if (jsonl_feed(&in, tmp, (size_t)n) < 0) {
+				bus_lost("out of memory");
+				return;
+			}
+			bus_lines();
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		jsonl_finish(&in);
+		bus_lines();
+		bus_lost(n < 0 ? strerror(errno) : "end of input");
+		return;
+	}
+}
+
+int bus_callback(struct lws *wsi, enum lws_callback_reasons reason)
+{
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		if (wsi == in_wsi)
+			bus_read();
+		break;
+	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+		if (wsi == out_wsi)
+			bus_flush();
+		break;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		if (wsi == in_wsi) {
+			in_wsi = NULL;
+			jsonl_finish(&in);
+			bus_lines();
+			bus_lost("end of input");
+		} else if (wsi == out_wsi) {
+			out_wsi = NULL;
+			bus_lost("stdout closed");
+		}
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+bool bus_owns(struct lws *wsi)
+{
+	return wsi && (wsi == in_wsi || wsi == out_wsi);
+}
+
+bool bus_failed(void)
+{
+	return lost;
+}
+
+static struct lws *bus_adopt(struct lws_vhost *vh, const char *protocol, int fd)
+{
+	lws_sock_file_fd_type u;
+
+	memset(&u, 0, sizeof(u));
+	u.filefd = (lws_filefd_type)(intptr_t)fd;
+	return lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, u, protocol, NULL);
+}
 
 int bus_start(struct lws_vhost *vh, const char *protocol)
 {
-	LOG_F("bus mode is not built yet: use --standalone", NULL);
-	return -1;
+	jsonl_init(&in, gw_cfg.max_line);
+	buf_init(&out, 0);
+	if (fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK) < 0 ||
+	    fcntl(STDOUT_FILENO, F_SETFL, fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK) < 0) {
+		LOG_F("unable to make stdin and stdout non-blocking", "err=%s",
+		      log_q(strerror(errno)));
+		return -1;
+	}
+	in_wsi = bus_adopt(vh, protocol, STDIN_FILENO);
+	out_wsi = bus_adopt(vh, protocol, STDOUT_FILENO);
+	if (!in_wsi || !out_wsi) {
+		LOG_F("unable to watch stdin and stdout", NULL);
+		return -1;
+	}
+	return 0;
 }
 
-bool bus_owns(struct lws *wsi) { return false; }
-int bus_callback(struct lws *wsi, enum lws_callback_reasons reason) { return 0; }
-bool bus_failed(void) { return false; }
-int bus_send(const char *line, size_t n) { return -1; }
+void bus_stop(void)
+{
+	jsonl_free(&in);
+	buf_release(&out);
+}

@@ -23,5 +23,10 @@ bool bus_failed(void);
 /* Queue one line (without newline) for stdout. Returns 0, or -1 when the
  * backlog is full or the bus is gone. */
 int bus_send(const char *line, size_t n);
+/* Free the bus buffers at exit. */
+void bus_stop(void);
+/* Provided by main.c: close every client with 1001 and exit with status
+ * once they are gone. */
+void gw_shutdown(int status);
 
 #endif

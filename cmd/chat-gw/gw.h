@@ -36,6 +36,9 @@ struct gw_config {
 	uint64_t timeout_ms;       /* --ping-timeout: dead peer */
 	uint64_t dedupe;           /* --dedupe: refs remembered per client */
 	uint64_t max_line;         /* --max-line: bus line bound */
+	uint64_t bus_backlog;      /* --bus-backlog: bytes queued for stdout */
+	uint64_t bus_timeout_ms;   /* --bus-timeout: wait for confirm or answer */
+	uint64_t max_pending;      /* --max-pending: publishes and queries in flight */
 };
 
 /* Every metric chat-gw exports on /metrics. */
@@ -61,11 +64,15 @@ struct gw_metrics {
 	struct metric dedupe_hits;    /* publishes answered from the ref cache */
 	struct metric expired;        /* closes 1008: token expired */
 	struct metric rooms;          /* gauge: rooms in memory */
+	struct metric rooms_evicted;  /* empty rooms forgotten at --max-rooms */
 	struct metric ack_latency;    /* publish to ack, seconds */
 	struct metric bus_in;         /* bus lines read */
 	struct metric bus_out;        /* bus lines written */
 	struct metric bus_bad;        /* bus lines refused */
 	struct metric bus_full;       /* publishes refused: bus backlog full */
+	struct metric bus_timeouts;   /* publishes or queries without answer in time */
+	struct metric bus_nacks;      /* publishes the broker refused */
+	struct metric pending;        /* gauge: publishes and queries in flight */
 };
 
 extern struct gw_config gw_cfg;

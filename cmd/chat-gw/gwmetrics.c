@@ -43,11 +43,15 @@ void gw_metrics_init(void)
 	reg(&gw_m.expired, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed by the gateway, by reason.", "reason=\"token_expired\"");
 	reg(&gw_m.dedupe_hits, METRIC_COUNTER, "chat_gw_dedupe_hits_total", "Publishes answered with the first ack of their ref.", NULL);
 	reg(&gw_m.rooms, METRIC_GAUGE, "chat_gw_rooms", "Rooms in memory.", NULL);
+	reg(&gw_m.rooms_evicted, METRIC_COUNTER, "chat_gw_rooms_evicted_total", "Rooms without members forgotten at --max-rooms, with their history.", NULL);
 	gw_m.ack_latency.bounds = ack_bounds;
 	gw_m.ack_latency.nbounds = (int)(sizeof(ack_bounds) / sizeof(ack_bounds[0]));
 	reg(&gw_m.ack_latency, METRIC_HISTOGRAM, "chat_gw_publish_ack_seconds", "Time from a publish to its ack.", NULL);
 	reg(&gw_m.bus_in, METRIC_COUNTER, "chat_gw_bus_lines_in_total", "Bus lines read from the relay.", NULL);
 	reg(&gw_m.bus_out, METRIC_COUNTER, "chat_gw_bus_lines_out_total", "Bus lines written to the relay.", NULL);
 	reg(&gw_m.bus_bad, METRIC_COUNTER, "chat_gw_bus_lines_bad_total", "Bus lines refused as malformed or too long.", NULL);
-	reg(&gw_m.bus_full, METRIC_COUNTER, "chat_gw_bus_full_total", "Publishes refused because the bus backlog was full.", NULL);
+	reg(&gw_m.bus_full, METRIC_COUNTER, "chat_gw_bus_full_total", "Requests refused because the bus backlog was full.", NULL);
+	reg(&gw_m.bus_timeouts, METRIC_COUNTER, "chat_gw_bus_timeouts_total", "Publishes and queries not answered within --bus-timeout.", NULL);
+	reg(&gw_m.bus_nacks, METRIC_COUNTER, "chat_gw_bus_nacks_total", "Publishes the broker refused.", NULL);
+	reg(&gw_m.pending, METRIC_GAUGE, "chat_gw_bus_pending", "Publishes and queries waiting for the bus.", NULL);
 }

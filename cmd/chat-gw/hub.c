@@ -6,6 +6,12 @@
  * seq and, in standalone mode, a ring of its last --history message frames.
  * A message is serialised once into a frame; every member's send queue and
  * the history ring hold references to that one frame.
+ *
+ * In bus mode (no --standalone) the gateway does not sequence: a publish
+ * becomes a bus line for chat-relay and is acked when the relay's confirm
+ * comes back; sequenced messages arrive on the bus and go to the local
+ * members; history, presence lists and recovery are queries answered by
+ * other programs (chat-archive, chat-presence), each with a deadline.
  */
 #include "hub.h"
 
@@ -14,15 +20,20 @@
 #include <string.h>
 
 #include "buf.h"
+#include "bus.h"
 #include "clock.h"
 #include "gw.h"
 #include "log.h"
+#include "name.h"
 #include "request.h"
 
 struct hub hub;
 
 struct member {
 	struct conn *c;              /* the connection */
+	bool recovering;             /* bus: join since, answer not here yet */
+	struct frame **held;         /* live frames held while recovering */
+	uint32_t nheld;              /* how many */
 	struct room *r;              /* the room */
 	struct member *rprev, *rnext;/* in the room's member list */
 	struct member *cnext;        /* in the connection's room list */
@@ -42,7 +53,21 @@ struct room {
 
 struct refent {
 	char *ref;                   /* the ref as JSON text, malloc'd */
-	struct frame *ack;           /* the ack sent for it */
+	struct frame *ack;           /* the ack sent for it, NULL until acked */
+	char id[ID_MAX];             /* the message id given to it */
+	bool pending;                /* bus: published, no confirm yet */
+};
+
+/* Bus mode: a publish waiting for its confirm, or a query for its answer. */
+enum pending_kind { PEND_PUBLISH, PEND_HISTORY, PEND_PRESENCE, PEND_RECOVER };
+
+struct pending {
+	enum pending_kind kind;      /* what waits */
+	uint64_t conn;               /* connection number of the asker */
+	char *ref;                   /* the request's ref as JSON text, or NULL */
+	char *room;                  /* the room asked about */
+	int64_t t0_us;               /* when it was sent */
+	int64_t ts;                  /* publish: the message's ts */
 };
 
 #define HISTORY_DEFAULT_LIMIT 50
@@ -163,6 +188,31 @@ void conn_close(struct conn *c, uint16_t code, const char *reason)
 
 /* ---- rooms ---- */
 
+static void room_free(struct room *r);
+static void member_unhold(struct member *m);
+
+/* At --max-rooms: forget one room that has no members (its history goes
+ * with it). Returns 0, or -1 when every room has members. The scan is
+ * linear, but it runs only when the table is full. */
+static int room_evict(struct hub *h)
+{
+	struct map_ent *e = NULL;
+	size_t bucket = 0;
+
+	while (map_next(&h->rooms, &bucket, &e)) {
+		struct room *r = e->val;
+
+		if (r->nmembers == 0) {
+			map_del(&h->rooms, r->name);
+			room_free(r);
+			gw_m.rooms.value--;
+			gw_m.rooms_evicted.value++;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 static struct room *room_get(struct hub *h, const char *name, bool create)
 {
 	struct room *r = map_get(&h->rooms, name);
@@ -170,7 +220,7 @@ static struct room *room_get(struct hub *h, const char *name, bool create)
 
 	if (r || !create)
 		return r;
-	if (h->rooms.n >= gw_cfg.max_rooms)
+	if (h->rooms.n >= gw_cfg.max_rooms && room_evict(h) < 0)
 		return NULL;
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -255,6 +305,42 @@ static struct frame *room_history_at(const struct room *r, uint64_t s)
 	return r->ring[(r->rhead + (s - first)) % r->rcap];
 }
 
+/* Keep a live frame for a member whose recovery is under way; a member that
+ * would hold more than its send queue allows is a slow consumer. */
+static void member_hold(struct member *m, struct frame *f)
+{
+	struct frame **nh;
+
+	if (m->c->close_code)
+		return;
+	if (m->nheld >= gw_cfg.send_queue) {
+		member_unhold(m);
+		m->recovering = false;
+		conn_queue_clear(m->c);
+		gw_m.slow.value++;
+		m->c->close_code = 4008;
+		m->c->close_reason = "slow consumer";
+		hub.kill(m->c);
+		return;
+	}
+	nh = realloc(m->held, (m->nheld + 1) * sizeof(*nh));
+	if (!nh)
+		return;
+	m->held = nh;
+	m->held[m->nheld++] = frame_ref(f);
+}
+
+static void member_unhold(struct member *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->nheld; i++)
+		frame_unref(m->held[i]);
+	free(m->held);
+	m->held = NULL;
+	m->nheld = 0;
+}
+
 static void room_fanout(struct room *r, struct frame *f, const struct conn *except)
 {
 	struct member *m;
@@ -262,6 +348,10 @@ static void room_fanout(struct room *r, struct frame *f, const struct conn *exce
 	for (m = r->members; m; m = m->rnext) {
 		if (m->c == except)
 			continue;
+		if (m->recovering) {
+			member_hold(m, f);
+			continue;
+		}
 		if (conn_push(m->c, f) == 0 && f->seq)
 			gw_m.deliveries.value++;
 	}
@@ -277,11 +367,18 @@ static void room_presence_event(struct room *r, const char *user, bool joined)
 		 joined ? "\"" : "", joined ? user : "", joined ? "\"" : "",
 		 joined ? "" : "\"", joined ? "" : user, joined ? "" : "\"");
 	f = frame_new(b.data, b.len);
+	if (f) {
+		room_fanout(r, f, NULL);
+		frame_unref(f);
+	}
+	if (!gw_cfg.standalone) {
+		/* Other gateways tell their members too. */
+		b.len--; /* drop the closing brace */
+		buf_addf(&b, ",\"route\":\"evt.%s\",\"node\":\"%s\"}", r->name,
+			 gw_cfg.node);
+		bus_send(b.data, b.len);
+	}
 	buf_release(&b);
-	if (!f)
-		return;
-	room_fanout(r, f, NULL);
-	frame_unref(f);
 }
 
 static void room_add_member(struct room *r, struct conn *c)
@@ -330,6 +427,7 @@ static void room_remove_member(struct hub *h, struct member *m)
 		}
 	}
 	c->nrooms--;
+	member_unhold(m);
 	free(m);
 	n = (uintptr_t)map_get(&r->users, c->user);
 	if (n <= 1) {
@@ -386,6 +484,84 @@ static void add_history_span(struct buf *b, const struct room *r, uint64_t lo,
 	}
 }
 
+/* ---- bus mode: what waits for the bus ---- */
+
+static void pending_free(struct pending *p)
+{
+	free(p->ref);
+	free(p->room);
+	free(p);
+	gw_m.pending.value--;
+}
+
+/* Remember what waits under key. Returns it, or NULL when --max-pending are
+ * already waiting (the caller answers unavailable). */
+static struct pending *pending_add(struct hub *h, const char *key,
+				   enum pending_kind kind, struct conn *c,
+				   const json_t *ref, const char *room)
+{
+	struct pending *p;
+
+	if (h->pending.n >= gw_cfg.max_pending)
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->kind = kind;
+	p->conn = c->id;
+	p->ref = ref ? json_dumps(ref, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	p->room = strdup(room);
+	p->t0_us = clock_mono_us();
+	if (!map_put(&h->pending, key, p)) {
+		free(p->ref);
+		free(p->room);
+		free(p);
+		return NULL;
+	}
+	gw_m.pending.value++;
+	return p;
+}
+
+/* Append ,"ref":REF from a pending entry's saved text. */
+static void add_saved_ref(struct buf *b, const char *ref)
+{
+	if (ref)
+		buf_addf(b, ",\"ref\":%s", ref);
+}
+
+/* Send a query line for kind to route rpc.WHAT; the answer comes back with
+ * the same "rpc". Returns 0, or -1 after answering the client unavailable. */
+static int bus_query(struct hub *h, struct conn *c, struct request *q,
+		     enum pending_kind kind, const char *what, struct buf *extra)
+{
+	struct buf b = BUF_INIT(0);
+	char key[32];
+	int r;
+
+	snprintf(key, sizeof(key), "q%llu", (unsigned long long)++h->next_rpc);
+	if (!pending_add(h, key, kind, c, q->ref, q->room)) {
+		conn_error(c, E_UNAVAILABLE, q->ref, "too many requests waiting for the bus");
+		return -1;
+	}
+	buf_addf(&b, "{\"type\":\"%s\",\"route\":\"rpc.%s\",\"rpc\":\"%s\","
+		 "\"node\":\"%s\",\"conn\":%llu,\"room\":\"%s\"", what,
+		 kind == PEND_PRESENCE ? "presence" : "history", key, gw_cfg.node,
+		 (unsigned long long)c->id, q->room);
+	if (extra)
+		buf_add(&b, extra->data, extra->len);
+	buf_adds(&b, "}");
+	r = bus_send(b.data, b.len);
+	buf_release(&b);
+	if (r < 0) {
+		pending_free(map_del(&h->pending, key));
+		gw_m.bus_full.value++;
+		conn_error(c, E_UNAVAILABLE, q->ref, "the bus is not taking requests; retry");
+		return -1;
+	}
+	gw_m.bus_out.value++;
+	return 0;
+}
+
 static void do_join(struct hub *h, struct conn *c, struct request *q)
 {
 	struct room *r;
@@ -408,6 +584,27 @@ static void do_join(struct hub *h, struct conn *c, struct request *q)
 		room_maybe_drop(h, r);
 		return;
 	}
+	if (!gw_cfg.standalone && q->has_since) {
+		/* The archive has what was missed: hold live messages for this
+		 * member until its answer, so everything leaves in seq order. */
+		struct member *m;
+		struct buf extra = BUF_INIT(0);
+
+		buf_addf(&extra, ",\"since\":%llu", (unsigned long long)q->since);
+		if (bus_query(h, c, q, PEND_RECOVER, "recover", &extra) < 0) {
+			buf_release(&extra);
+			room_maybe_drop(h, r);
+			return;
+		}
+		buf_release(&extra);
+		if (!(m = member_of(c, r))) {
+			room_add_member(r, c);
+			m = member_of(c, r);
+		}
+		if (m)
+			m->recovering = true;
+		return;
+	}
 	first = r->rlen ? r->seq - r->rlen + 1 : r->seq + 1;
 	buf_addf(&b, "{\"type\":\"joined\",\"room\":\"%s\"", r->name);
 	add_ref(&b, q->ref);
@@ -419,7 +616,8 @@ static void do_join(struct hub *h, struct conn *c, struct request *q)
 	buf_adds(&b, "}");
 	conn_send_buf(c, &b);
 	if (q->has_since) {
-		for (s = q->since + 1; s <= r->seq && s != 0; s++) {
+		for (s = q->since + 1 > first ? q->since + 1 : first;
+		     s <= r->seq && s != 0; s++) {
 			struct frame *f = room_history_at(r, s);
 
 			if (!f)
@@ -463,20 +661,31 @@ static struct refent *ref_find(struct conn *c, const char *key)
 	return NULL;
 }
 
-static void ref_remember(struct conn *c, const char *key, struct frame *ack)
+/* Remember ref key with its message id and, once there is one, its ack. */
+static struct refent *ref_remember(struct conn *c, const char *key,
+				   const char *id, struct frame *ack)
 {
-	struct refent *e;
+	struct refent *e = ref_find(c, key);
 
 	if (!gw_cfg.dedupe)
-		return;
-	if (!c->refs && !(c->refs = calloc(gw_cfg.dedupe, sizeof(*c->refs))))
-		return;
-	e = &c->refs[c->refnext];
-	c->refnext = (uint32_t)((c->refnext + 1) % gw_cfg.dedupe);
-	free(e->ref);
-	frame_unref(e->ack);
-	e->ref = strdup(key);
-	e->ack = frame_ref(ack);
+		return NULL;
+	if (!e) {
+		if (!c->refs && !(c->refs = calloc(gw_cfg.dedupe, sizeof(*c->refs))))
+			return NULL;
+		e = &c->refs[c->refnext];
+		c->refnext = (uint32_t)((c->refnext + 1) % gw_cfg.dedupe);
+		free(e->ref);
+		frame_unref(e->ack);
+		e->ref = strdup(key);
+		e->ack = NULL;
+	}
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	e->pending = false;
+	if (ack) {
+		frame_unref(e->ack);
+		e->ack = frame_ref(ack);
+	}
+	return e;
 }
 
 static void refs_free(struct conn *c)
@@ -493,6 +702,60 @@ static void refs_free(struct conn *c)
 	c->refs = NULL;
 }
 
+/* Append the body, compact. Returns 0 or -1 (out of memory). */
+static int add_body(struct buf *b, const json_t *body)
+{
+	size_t n = json_dumpb(body, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	if (buf_grow(b, n + 64) < 0)
+		return -1;
+	b->len += json_dumpb(body, b->data + b->len, n, JSON_COMPACT | JSON_ENCODE_ANY);
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+/* Bus mode: hand the publish to the relay for the durable ingest queue; the
+ * ack waits for the broker's confirm (hub_bus_line). */
+static void publish_bus(struct hub *h, struct conn *c, struct request *q,
+			const char *refkey, const char *id, int64_t ts)
+{
+	struct buf b = BUF_INIT(0);
+	struct pending *p;
+	struct refent *e;
+
+	if (map_find(&h->pending, id)) {
+		/* The same id is still on its way (a retry after a timeout
+		 * whose confirm came in late): its confirm answers this too. */
+		gw_m.dedupe_hits.value++;
+		return;
+	}
+	p = pending_add(h, id, PEND_PUBLISH, c, q->ref, q->room);
+	if (!p) {
+		conn_error(c, E_UNAVAILABLE, q->ref, "too many publishes waiting for the bus; retry");
+		return;
+	}
+	p->ts = ts;
+	buf_addf(&b, "{\"type\":\"publish\",\"route\":\"ingest\",\"confirm\":\"%s\","
+		 "\"node\":\"%s\",\"id\":\"%s\",\"room\":\"%s\",\"from\":\"%s\","
+		 "\"ts\":%lld,\"body\":", id, gw_cfg.node, id, q->room, c->user,
+		 (long long)ts);
+	if (add_body(&b, q->body) < 0 || buf_adds(&b, "}") < 0 ||
+	    bus_send(b.data, b.len) < 0) {
+		pending_free(map_del(&h->pending, id));
+		gw_m.bus_full.value++;
+		conn_error(c, E_UNAVAILABLE, q->ref,
+			   "the bus is not taking messages; retry with the same ref");
+		if (refkey)
+			ref_remember(c, refkey, id, NULL);
+		buf_release(&b);
+		return;
+	}
+	gw_m.bus_out.value++;
+	buf_release(&b);
+	if (refkey && (e = ref_remember(c, refkey, id, NULL)))
+		e->pending = true;
+}
+
 static void do_publish(struct hub *h, struct conn *c, struct request *q)
 {
 	struct room *r = room_get(h, q->room, false);
@@ -500,7 +763,6 @@ static void do_publish(struct hub *h, struct conn *c, struct request *q)
 	char id[ID_MAX], *refkey = NULL;
 	struct refent *seen;
 	struct frame *f, *ack;
-	size_t bodylen, mark;
 	int64_t t0 = clock_mono_us(), ts;
 
 	if (!r || !member_of(c, r)) {
@@ -509,32 +771,38 @@ static void do_publish(struct hub *h, struct conn *c, struct request *q)
 	}
 	if (q->ref) {
 		refkey = json_dumps(q->ref, JSON_COMPACT | JSON_ENCODE_ANY);
-		if (refkey && (seen = ref_find(c, refkey))) {
+		seen = refkey ? ref_find(c, refkey) : NULL;
+		if (seen && (seen->ack || seen->pending)) {
+			/* Answered already, or the answer is on its way. */
 			gw_m.dedupe_hits.value++;
-			conn_push(c, seen->ack);
+			if (seen->ack)
+				conn_push(c, seen->ack);
 			free(refkey);
 			return;
 		}
+	}
+	if (json_dumpb(q->body, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) > gw_cfg.max_body) {
+		conn_error(c, E_TOO_LARGE, q->ref, "body is larger than the gateway's --max-body");
+		goto out;
 	}
 	if (!rate_ok(c)) {
 		conn_error(c, E_RATE_LIMITED, q->ref, "publishing too fast; slow down");
 		goto out;
 	}
 	ts = clock_wall_ms();
-	id_next(&h->ids, id);
+	if (refkey && (seen = ref_find(c, refkey)))
+		snprintf(id, sizeof(id), "%s", seen->id); /* a retry keeps its id */
+	else
+		id_next(&h->ids, id);
+	if (!gw_cfg.standalone) {
+		publish_bus(h, c, q, refkey, id, ts);
+		goto out;
+	}
 	buf_addf(&b, "{\"type\":\"message\",\"room\":\"%s\",\"seq\":%llu,\"id\":\"%s\","
 		 "\"from\":\"%s\",\"body\":", r->name,
 		 (unsigned long long)(r->seq + 1), id, c->user);
-	mark = b.len;
-	bodylen = json_dumpb(q->body, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-	if (bodylen > gw_cfg.max_body) {
-		buf_release(&b);
-		conn_error(c, E_TOO_LARGE, q->ref, "body is larger than the gateway's --max-body");
-		goto out;
-	}
-	if (buf_grow(&b, bodylen + 64) < 0)
+	if (add_body(&b, q->body) < 0)
 		goto out_internal;
-	b.len += json_dumpb(q->body, b.data + mark, bodylen, JSON_COMPACT | JSON_ENCODE_ANY);
 	buf_addf(&b, ",\"ts\":%lld}", (long long)ts);
 	f = frame_new(b.data, b.len);
 	if (!f)
@@ -553,7 +821,7 @@ static void do_publish(struct hub *h, struct conn *c, struct request *q)
 	if (ack) {
 		conn_push(c, ack);
 		if (refkey)
-			ref_remember(c, refkey, ack);
+			ref_remember(c, refkey, id, ack);
 		frame_unref(ack);
 	}
 	metric_observe(&gw_m.ack_latency, (double)(clock_mono_us() - t0) / 1e6);
@@ -578,6 +846,16 @@ static void do_history(struct hub *h, struct conn *c, struct request *q)
 	limit = q->limit ? q->limit : HISTORY_DEFAULT_LIMIT;
 	if (limit > HISTORY_MAX_LIMIT)
 		limit = HISTORY_MAX_LIMIT;
+	if (!gw_cfg.standalone) {
+		struct buf extra = BUF_INIT(0);
+
+		buf_addf(&extra, ",\"limit\":%llu", (unsigned long long)limit);
+		if (q->has_before)
+			buf_addf(&extra, ",\"before\":%llu", (unsigned long long)q->before);
+		bus_query(h, c, q, PEND_HISTORY, "history", &extra);
+		buf_release(&extra);
+		return;
+	}
 	buf_addf(&b, "{\"type\":\"history\",\"room\":\"%s\"", q->room);
 	add_ref(&b, q->ref);
 	buf_adds(&b, ",\"messages\":[");
@@ -609,6 +887,10 @@ static void do_presence(struct hub *h, struct conn *c, struct request *q)
 		conn_error(c, E_FORBIDDEN, q->ref, "this token does not allow that room");
 		return;
 	}
+	if (!gw_cfg.standalone) {
+		bus_query(h, c, q, PEND_PRESENCE, "presence", NULL);
+		return;
+	}
 	buf_addf(&b, "{\"type\":\"presence\",\"room\":\"%s\"", q->room);
 	add_ref(&b, q->ref);
 	buf_adds(&b, ",\"users\":[");
@@ -637,11 +919,19 @@ static void do_typing(struct hub *h, struct conn *c, struct request *q)
 	buf_addf(&b, "{\"type\":\"typing\",\"room\":\"%s\",\"from\":\"%s\"}",
 		 r->name, c->user);
 	f = frame_new(b.data, b.len);
+	if (f) {
+		room_fanout(r, f, c);
+		frame_unref(f);
+	}
+	if (!gw_cfg.standalone) {
+		/* Ephemeral: straight to the other gateways, never stored. */
+		b.len--;
+		buf_addf(&b, ",\"route\":\"evt.%s\",\"node\":\"%s\"}", r->name,
+			 gw_cfg.node);
+		if (bus_send(b.data, b.len) == 0)
+			gw_m.bus_out.value++;
+	}
 	buf_release(&b);
-	if (!f)
-		return;
-	room_fanout(r, f, c);
-	frame_unref(f);
 }
 
 void hub_frame(struct hub *h, struct conn *c, const char *text, size_t n)
@@ -666,6 +956,306 @@ void hub_frame(struct hub *h, struct conn *c, const char *text, size_t n)
 	request_free(&q);
 }
 
+/* ---- bus mode: what comes back ---- */
+
+static struct conn *conn_by_id(struct hub *h, uint64_t id)
+{
+	char key[24];
+
+	snprintf(key, sizeof(key), "%llu", (unsigned long long)id);
+	return map_get(&h->by_id, key);
+}
+
+static void bus_confirm(struct hub *h, const char *key, bool ok)
+{
+	struct pending *p = map_find(&h->pending, key) ? map_del(&h->pending, key) : NULL;
+	struct buf b = BUF_INIT(0);
+	struct refent *e;
+	struct frame *ack;
+	struct conn *c;
+
+	if (!p || p->kind != PEND_PUBLISH) {
+		/* Late (timed out already) or not ours: nothing waits. */
+		LOG_D("confirm without a waiting publish", "confirm=%s", log_q(key));
+		if (p)
+			pending_free(p);
+		return;
+	}
+	c = conn_by_id(h, p->conn);
+	e = c && p->ref ? ref_find(c, p->ref) : NULL;
+	if (e)
+		e->pending = false;
+	if (!c) {
+		pending_free(p);
+		return;
+	}
+	if (!ok) {
+		gw_m.bus_nacks.value++;
+		conn_error(c, E_UNAVAILABLE, NULL, "the broker refused the message; retry with the same ref");
+		pending_free(p);
+		return;
+	}
+	buf_adds(&b, "{\"type\":\"ack\"");
+	add_saved_ref(&b, p->ref);
+	buf_addf(&b, ",\"id\":\"%s\",\"ts\":%lld}", key, (long long)p->ts);
+	ack = frame_new(b.data, b.len);
+	if (ack) {
+		conn_push(c, ack);
+		if (e)
+			ref_remember(c, p->ref, key, ack);
+		frame_unref(ack);
+	}
+	metric_observe(&gw_m.ack_latency, (double)(clock_mono_us() - p->t0_us) / 1e6);
+	buf_release(&b);
+	pending_free(p);
+}
+
+/* Send obj (a message object) with "recovered":true. Returns its seq. */
+static uint64_t send_recovered(struct conn *c, json_t *obj)
+{
+	json_t *seq = json_object_get(obj, "seq");
+	char *s;
+
+	json_object_set_new(obj, "recovered", json_true());
+	s = json_dumps(obj, JSON_COMPACT);
+	if (s) {
+		conn_send_text(c, s, strlen(s));
+		free(s);
+	}
+	return json_is_integer(seq) ? (uint64_t)json_integer_value(seq) : 0;
+}
+
+static void bus_recovered(struct hub *h, struct conn *c, struct pending *p,
+			  json_t *ans)
+{
+	struct room *r = room_get(h, p->room, false);
+	struct member *m = r ? member_of(c, r) : NULL;
+	json_t *msgs = json_object_get(ans, "messages"), *v, *gap;
+	struct buf b = BUF_INIT(0);
+	uint64_t last = 0, maxseq = 0, s;
+	uint32_t i;
+	size_t k;
+
+	if (!m || !m->recovering)
+		return; /* left meanwhile */
+	v = json_object_get(ans, "seq");
+	if (json_is_integer(v) && json_integer_value(v) > 0)
+		last = (uint64_t)json_integer_value(v);
+	if (last > r->seq)
+		r->seq = last;
+	buf_addf(&b, "{\"type\":\"joined\",\"room\":\"%s\"", r->name);
+	add_saved_ref(&b, p->ref);
+	buf_addf(&b, ",\"seq\":%llu", (unsigned long long)r->seq);
+	gap = json_object_get(ans, "gap");
+	if (json_is_object(gap)) {
+		char *g = json_dumps(gap, JSON_COMPACT);
+
+		if (g)
+			buf_addf(&b, ",\"gap\":%s", g);
+		free(g);
+	}
+	buf_adds(&b, "}");
+	conn_send_buf(c, &b);
+	json_array_foreach(msgs, k, v) {
+		if (!json_is_object(v))
+			continue;
+		s = send_recovered(c, v);
+		if (s > maxseq)
+			maxseq = s;
+	}
+	/* Then what arrived live meanwhile, minus what recovery already sent. */
+	m->recovering = false;
+	for (i = 0; i < m->nheld; i++)
+		if (m->held[i]->seq == 0 || m->held[i]->seq > maxseq)
+			conn_push(c, m->held[i]);
+	member_unhold(m);
+}
+
+static void bus_answer(struct hub *h, const char *rpc, json_t *ans)
+{
+	struct pending *p = map_find(&h->pending, rpc) ? map_del(&h->pending, rpc) : NULL;
+	struct buf b = BUF_INIT(0);
+	json_t *err = json_object_get(ans, "error");
+	struct conn *c;
+	char *s;
+
+	if (!p) {
+		LOG_D("answer without a waiting query", "rpc=%s", log_q(rpc));
+		return;
+	}
+	c = conn_by_id(h, p->conn);
+	if (!c || c->close_code)
+		goto out;
+	if (err) {
+		struct room *r = room_get(h, p->room, false);
+		struct member *m = r ? member_of(c, r) : NULL;
+
+		conn_error(c, E_UNAVAILABLE, NULL,
+			   json_is_string(err) ? json_string_value(err) : "query failed");
+		if (p->kind == PEND_RECOVER && m && m->recovering)
+			room_remove_member(h, m);
+		goto out;
+	}
+	switch (p->kind) {
+	case PEND_RECOVER:
+		bus_recovered(h, c, p, ans);
+		break;
+	case PEND_HISTORY:
+		buf_addf(&b, "{\"type\":\"history\",\"room\":\"%s\"", p->room);
+		add_saved_ref(&b, p->ref);
+		s = json_dumps(json_is_array(json_object_get(ans, "messages")) ?
+			       json_object_get(ans, "messages") : json_array(), JSON_COMPACT);
+		buf_addf(&b, ",\"messages\":%s,\"more\":%s}", s ? s : "[]",
+			 json_is_true(json_object_get(ans, "more")) ? "true" : "false");
+		free(s);
+		conn_send_buf(c, &b);
+		break;
+	case PEND_PRESENCE:
+		buf_addf(&b, "{\"type\":\"presence\",\"room\":\"%s\"", p->room);
+		add_saved_ref(&b, p->ref);
+		s = json_is_array(json_object_get(ans, "users")) ?
+			json_dumps(json_object_get(ans, "users"), JSON_COMPACT) : NULL;
+		buf_addf(&b, ",\"users\":%s}", s ? s : "[]");
+		free(s);
+		conn_send_buf(c, &b);
+		break;
+	default:
+		break;
+	}
+out:
+	buf_release(&b);
+	pending_free(p);
+}
+
+/* A sequenced message or an event from another gateway: to local members. */
+static void bus_deliver(struct hub *h, json_t *root, const char *type)
+{
+	const char *room = json_string_value(json_object_get(root, "room"));
+	const char *node = json_string_value(json_object_get(root, "node"));
+	json_t *seqv = json_object_get(root, "seq");
+	struct room *r;
+	struct frame *f;
+	uint64_t seq = 0;
+	char *s;
+
+	if (!room || !name_room_valid(room, strlen(room))) {
+		gw_m.bus_bad.value++;
+		LOG_W("bus line without a valid room", "type=%s", log_q(type));
+		return;
+	}
+	if (!strcmp(type, "message")) {
+		if (!json_is_integer(seqv) || json_integer_value(seqv) <= 0) {
+			gw_m.bus_bad.value++;
+			LOG_W("bus message without a seq", "room=%s", log_q(room));
+			return;
+		}
+		seq = (uint64_t)json_integer_value(seqv);
+	} else if (node && !strcmp(node, gw_cfg.node)) {
+		return; /* our own event: the local members had it already */
+	}
+	r = room_get(h, room, false);
+	if (!r)
+		return; /* no members here */
+	if (seq > r->seq)
+		r->seq = seq;
+	json_object_del(root, "route");
+	json_object_del(root, "node");
+	json_object_del(root, "tag");
+	json_object_del(root, "confirm");
+	json_object_del(root, "conn");
+	s = json_dumps(root, JSON_COMPACT);
+	if (!s)
+		return;
+	f = frame_new(s, strlen(s));
+	free(s);
+	if (!f)
+		return;
+	f->seq = seq;
+	if (seq)
+		gw_m.messages.value++;
+	room_fanout(r, f, NULL);
+	frame_unref(f);
+}
+
+void hub_bus_line(struct hub *h, const char *line, size_t n)
+{
+	json_t *root = json_loadb(line, n, 0, NULL), *v;
+	const char *type;
+
+	gw_m.bus_in.value++;
+	if (!root || !json_is_object(root) ||
+	    !(type = json_string_value(json_object_get(root, "type")))) {
+		gw_m.bus_bad.value++;
+		LOG_W("malformed bus line", "line=%s", log_q(line));
+		json_decref(root);
+		return;
+	}
+	if (!strcmp(type, "confirm") || !strcmp(type, "nack")) {
+		v = json_object_get(root, "confirm");
+		if (json_is_string(v))
+			bus_confirm(h, json_string_value(v), !strcmp(type, "confirm"));
+		else
+			gw_m.bus_bad.value++;
+	} else if (json_is_string(v = json_object_get(root, "rpc"))) {
+		const char *node = json_string_value(json_object_get(root, "node"));
+
+		/* Our own query seen on the bus is not an answer. */
+		if (!json_object_get(root, "route") || !node || strcmp(node, gw_cfg.node) ||
+		    strncmp(json_string_value(json_object_get(root, "route")), "rpc.", 4))
+			bus_answer(h, json_string_value(v), root);
+	} else if (!strcmp(type, "message") || !strcmp(type, "typing") ||
+		   !strcmp(type, "presence")) {
+		bus_deliver(h, root, type);
+	} else {
+		gw_m.bus_bad.value++;
+		LOG_W("unknown bus line type", "type=%s", log_q(type));
+	}
+	json_decref(root);
+}
+
+static void pending_expire(struct hub *h, int64_t now_us)
+{
+	int64_t limit = (int64_t)gw_cfg.bus_timeout_ms * 1000;
+	struct map_ent *e = NULL;
+	size_t bucket = 0, n = 0, i;
+	char **keys;
+
+	if (!h->pending.n)
+		return;
+	keys = malloc(h->pending.n * sizeof(*keys));
+	if (!keys)
+		return;
+	while (map_next(&h->pending, &bucket, &e))
+		if (now_us - ((struct pending *)e->val)->t0_us >= limit)
+			keys[n++] = strdup(e->key);
+	for (i = 0; i < n; i++) {
+		struct pending *p = keys[i] ? map_del(&h->pending, keys[i]) : NULL;
+		struct conn *c = p ? conn_by_id(h, p->conn) : NULL;
+
+		if (p)
+			gw_m.bus_timeouts.value++;
+		if (c && !c->close_code) {
+			struct refent *re = p->ref ? ref_find(c, p->ref) : NULL;
+			struct room *r = room_get(h, p->room, false);
+			struct member *m = r ? member_of(c, r) : NULL;
+			json_t *ref = p->ref ? json_loads(p->ref, JSON_DECODE_ANY, NULL) : NULL;
+
+			if (re)
+				re->pending = false;
+			conn_error(c, E_UNAVAILABLE, ref, p->kind == PEND_PUBLISH ?
+				   "no confirm from the bus in time; retry with the same ref" :
+				   "no answer from the bus in time; retry");
+			json_decref(ref);
+			if (p->kind == PEND_RECOVER && m && m->recovering)
+				room_remove_member(h, m);
+		}
+		if (p)
+			pending_free(p);
+		free(keys[i]);
+	}
+	free(keys);
+}
+
 /* ---- connections ---- */
 
 int hub_init(struct hub *h, const char *node)
@@ -673,8 +1263,12 @@ int hub_init(struct hub *h, const char *node)
 	struct map empty = MAP_INIT;
 
 	h->rooms = empty;
+	h->by_id = empty;
+	h->pending = empty;
 	h->conns = NULL;
 	h->nconns = 0;
+	h->next_conn = 0;
+	h->next_rpc = 0;
 	return id_init(&h->ids, node, clock_wall_ms());
 }
 
@@ -686,11 +1280,22 @@ void hub_free(struct hub *h)
 	while (map_next(&h->rooms, &bucket, &e))
 		room_free(e->val);
 	map_free(&h->rooms);
+	e = NULL;
+	bucket = 0;
+	while (map_next(&h->pending, &bucket, &e))
+		pending_free(e->val);
+	map_free(&h->pending);
+	map_free(&h->by_id);
 }
 
 void hub_conn_open(struct hub *h, struct conn *c)
 {
+	char key[24];
+
 	c->established = true;
+	c->id = ++h->next_conn;
+	snprintf(key, sizeof(key), "%llu", (unsigned long long)c->id);
+	map_put(&h->by_id, key, c);
 	c->prev = NULL;
 	c->next = h->conns;
 	if (h->conns)
@@ -702,9 +1307,13 @@ void hub_conn_open(struct hub *h, struct conn *c)
 
 void hub_conn_close(struct hub *h, struct conn *c)
 {
+	char key[24];
+
 	if (!c->established)
 		return;
 	c->established = false;
+	snprintf(key, sizeof(key), "%llu", (unsigned long long)c->id);
+	map_del(&h->by_id, key);
 	c->close_code = c->close_code ? c->close_code : 1000;
 	while (c->rooms)
 		room_remove_member(h, c->rooms);
@@ -734,10 +1343,11 @@ void hub_tick(struct hub *h, int64_t now_ms)
 	struct conn *c;
 
 	for (c = h->conns; c; c = c->next) {
-		if (c->exp && c->exp * 1000 <= now_ms && !c->close_code) {
+		if (c->exp && c->exp <= now_ms / 1000 && !c->close_code) {
 			gw_m.expired.value++;
 			conn_error(c, E_UNAUTHORIZED, NULL, "token expired");
 			conn_close(c, 1008, "token expired");
 		}
 	}
+	pending_expire(h, clock_mono_us());
 }

@@ -26,6 +26,7 @@ struct refent;
 
 struct conn {
 	void *wsi;                 /* transport handle (struct lws *) */
+	uint64_t id;               /* connection number, for bus replies */
 	char *user;                /* authenticated user, malloc'd */
 	struct jwt_claims *claims; /* token claims when a rooms claim limits joins */
 	int64_t exp;               /* token expiry, seconds; 0 none */
@@ -52,6 +53,10 @@ struct hub {
 	struct conn *conns;        /* every established connection */
 	size_t nconns;             /* how many */
 	struct id_gen ids;         /* message ids */
+	struct map by_id;          /* connection number -> struct conn (bus) */
+	uint64_t next_conn;        /* last connection number given */
+	struct map pending;        /* bus: publish or query id -> struct pending */
+	uint64_t next_rpc;         /* last query number given */
 	void (*wake)(struct conn *c);            /* frames are queued */
 	void (*kill)(struct conn *c);            /* close now (4008) */
 	int (*bus_write)(const char *line, size_t n); /* full system: to relay */

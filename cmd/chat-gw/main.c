@@ -68,6 +68,9 @@ static void help(void)
 	"  --ping-interval DUR     ping idle clients after (30s)\n"
 	"  --ping-timeout DUR      close clients silent for (75s)\n"
 	"  --max-line SIZE         longest bus line (1M)\n"
+	"  --bus-backlog SIZE      bytes queued for the relay (4M); full: unavailable\n"
+	"  --bus-timeout DUR       wait for a confirm or an answer (10s)\n"
+	"  --max-pending N         publishes and queries waiting for the bus (65536)\n"
 	"  -v N                    log level: 0 fatal, 1 warn, 2 info, 3 debug (1)\n"
 	"  --help, --version\n");
 	exit(EX_OK);
@@ -125,7 +128,7 @@ enum {
 	O_STANDALONE = 256, O_LISTEN, O_AUTH, O_SECRET, O_NODE, O_READY,
 	O_REUSEPORT, O_MAXCONNS, O_MAXFRAME, O_MAXBODY, O_SENDQ, O_RATE,
 	O_BURST, O_HISTORY, O_MAXROOMS, O_ROOMSPER, O_DEDUPE, O_PING,
-	O_PINGTO, O_MAXLINE, O_HELP, O_VERSION,
+	O_PINGTO, O_MAXLINE, O_BACKLOG, O_BUSTO, O_MAXPEND, O_HELP, O_VERSION,
 };
 
 static void parse_args(int argc, char **argv)
@@ -151,6 +154,9 @@ static void parse_args(int argc, char **argv)
 		{ "ping-interval", required_argument, NULL, O_PING },
 		{ "ping-timeout", required_argument, NULL, O_PINGTO },
 		{ "max-line", required_argument, NULL, O_MAXLINE },
+		{ "bus-backlog", required_argument, NULL, O_BACKLOG },
+		{ "bus-timeout", required_argument, NULL, O_BUSTO },
+		{ "max-pending", required_argument, NULL, O_MAXPEND },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -177,10 +183,17 @@ static void parse_args(int argc, char **argv)
 	gw_cfg.ping_ms = 30000;
 	gw_cfg.timeout_ms = 75000;
 	gw_cfg.max_line = 1024 * 1024;
-	if (gethostname(host, sizeof(host)) < 0 || !id_node_valid(host))
+	gw_cfg.bus_backlog = 4 * 1024 * 1024;
+	gw_cfg.bus_timeout_ms = 10000;
+	gw_cfg.max_pending = 65536;
+	/* Default node: short host name and pid, unique on the host. */
+	if (gethostname(host, sizeof(host)) < 0)
 		strcpy(host, "gw");
 	host[strcspn(host, ".")] = '\0';
-	snprintf(gw_cfg.node, sizeof(gw_cfg.node), "%s", host);
+	host[40] = '\0';
+	snprintf(gw_cfg.node, sizeof(gw_cfg.node), "%s-%d", host, (int)getpid());
+	if (!id_node_valid(gw_cfg.node))
+		snprintf(gw_cfg.node, sizeof(gw_cfg.node), "gw-%d", (int)getpid());
 
 #define NUM(field, lo, hi) \
 	if (opt_uint(optarg, lo, hi, &v, err, sizeof(err)) < 0) \
@@ -214,7 +227,7 @@ static void parse_args(int argc, char **argv)
 		case O_SECRET: secret_file = optarg; break;
 		case O_NODE:
 			if (!id_node_valid(optarg))
-				usage_error("'%s' is not a node name (1-64 of A-Z a-z 0-9 _ . :)", optarg);
+				usage_error("'%s' is not a node name (1-64 of A-Z a-z 0-9 _ . : -)", optarg);
 			snprintf(gw_cfg.node, sizeof(gw_cfg.node), "%s", optarg);
 			break;
 		case O_READY:
@@ -236,6 +249,9 @@ static void parse_args(int argc, char **argv)
 		case O_PING: DUR(ping_ms, 1000, 3600000); break;
 		case O_PINGTO: DUR(timeout_ms, 1000, 3600000); break;
 		case O_MAXLINE: SIZE(max_line, 1024, 64 * 1024 * 1024); break;
+		case O_BACKLOG: SIZE(bus_backlog, 4096, 1024ULL * 1024 * 1024); break;
+		case O_BUSTO: DUR(bus_timeout_ms, 100, 3600000); break;
+		case O_MAXPEND: NUM(max_pending, 1, 10000000); break;
 		case 'v':
 			if (opt_uint(optarg, 0, 3, &v, err, sizeof(err)) < 0)
 				usage_error("%s", err);
@@ -265,14 +281,25 @@ static void parse_args(int argc, char **argv)
 	}
 }
 
+static void tick(lws_sorted_usec_list_t *sul);
+
 static void begin_stop(void)
 {
 	if (ws_stopping)
 		return;
+	lws_sul_schedule(ctx, 0, &tick_sul, tick, 1000);
 	LOG_I("stopping", "connections=%zu", hub.nconns);
 	ws_stopping = true;
 	stop_deadline_us = clock_mono_us() + 5 * 1000000;
 	ws_close_all(1001, "going away");
+}
+
+void gw_shutdown(int status)
+{
+	/* A bus lost while stopping anyway does not change the outcome. */
+	if (!ws_stopping && exit_status == EX_OK)
+		exit_status = status;
+	begin_stop();
 }
 
 static void tick(lws_sorted_usec_list_t *sul)
@@ -285,8 +312,6 @@ static void tick(lws_sorted_usec_list_t *sul)
 			quit = true;
 		next = 20000;
 	}
-	if (bus_failed())
-		quit = true;
 	lws_sul_schedule(ctx, 0, sul, tick, next);
 }
 
@@ -296,6 +321,9 @@ static int internal_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	int s;
 
 	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+	case LWS_CALLBACK_HTTP:
+		return -1; /* internal descriptors only, never a client */
 	case LWS_CALLBACK_RAW_RX_FILE:
 		if (bus_owns(wsi))
 			return bus_callback(wsi, reason);
@@ -305,7 +333,6 @@ static int internal_callback(struct lws *wsi, enum lws_callback_reasons reason,
 				exit(EX_OK);
 			}
 			begin_stop();
-			lws_sul_schedule(ctx, 0, &tick_sul, tick, 1000);
 		}
 		break;
 	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
@@ -332,8 +359,8 @@ static void announce_ready(struct lws_vhost *vh)
 
 	if (gw_cfg.ready_fd < 0)
 		return;
-	n = snprintf(line, sizeof(line), "%s:%d\n", gw_cfg.host,
-		     lws_get_vhost_listen_port(vh));
+	n = snprintf(line, sizeof(line), strchr(gw_cfg.host, ':') ? "[%s]:%d\n" : "%s:%d\n",
+		     gw_cfg.host, lws_get_vhost_listen_port(vh));
 	if (write(gw_cfg.ready_fd, line, (size_t)n) != n)
 		LOG_W("unable to write readiness", "fd=%d err=%s", gw_cfg.ready_fd,
 		      log_q(strerror(errno)));
@@ -416,9 +443,9 @@ int main(int argc, char **argv)
 		if (lws_service(ctx, 0) < 0)
 			break;
 
-	if (bus_failed())
-		exit_status = EX_TEMPFAIL;
 	lws_context_destroy(ctx);
+	if (!gw_cfg.standalone)
+		bus_stop();
 	hub_free(&hub);
 	free(gw_cfg.secret);
 	LOG_I("stopped", "status=%d", exit_status);

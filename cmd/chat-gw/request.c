@@ -109,8 +109,8 @@ int request_parse(const char *text, size_t n, struct request *r, const char **ms
 			return -1;
 		}
 		r->has_before = k == 1;
-		if (req_uint(r->root, "limit", &r->limit) < 0 ||
-		    (json_object_get(r->root, "limit") && r->limit == 0)) {
+		k = req_uint(r->root, "limit", &r->limit);
+		if (k < 0 || (k == 1 && r->limit == 0)) {
 			*msg = "limit must be a positive integer";
 			return -1;
 		}
