@@ -320,10 +320,10 @@ static void bench_message(struct bench *b, struct bconn *c, const char *p,
 	c->received++;
 	if ((uint64_t)seq <= c->last_seq) {
 		c->dups++;
-	} else {
-		c->gaps += (uint64_t)seq - c->last_seq - 1;
-		c->last_seq = (uint64_t)seq;
+		return; /* neither timed nor counted as a delivery */
 	}
+	c->gaps += (uint64_t)seq - c->last_seq - 1;
+	c->last_seq = (uint64_t)seq;
 	if ((uint64_t)seq > r->max_seq)
 		r->max_seq = (uint64_t)seq;
 	if (top[2].v && skim_object(top[2].v, top[2].vlen, body, 1) == 0 &&
@@ -499,9 +499,13 @@ static int bench_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		b->in_flight--;
 		b->failed++;
 		b->t_progress = clock_mono_us();
-		if (b->failed <= 3 || log_enabled(LOG_INFO))
-			LOG_W("unable to connect", "conn=%ld err=%s",
-			      (long)(c - b->conns), log_q(in ? (char *)in : "?"));
+		if (b->failed <= 3 || log_enabled(LOG_INFO)) {
+			unsigned int st = in && !strcmp(in, "HS: ws upgrade response not 101") ?
+					  lws_http_client_http_response(wsi) : 0;
+
+			LOG_W("unable to connect", "conn=%ld err=%s status=%u",
+			      (long)(c - b->conns), log_q(in ? (char *)in : "?"), st);
+		}
 		bench_connect_next(b);
 		break;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:

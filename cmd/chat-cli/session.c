@@ -565,7 +565,7 @@ static void session_closed(struct session *s)
 	} else if (s->we_closed) {
 		session_set_rc(s, 0);
 	} else {
-		LOG_F("connection lost", "url=%s unacked=%llu",
+		LOG_F("connection lost", "url=%s unanswered=%llu",
 		      log_q(s->url.text), (unsigned long long)lost);
 		session_set_rc(s, EX_TEMPFAIL);
 	}

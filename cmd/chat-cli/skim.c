@@ -35,8 +35,15 @@ static const char *skim_value(const char *p, const char *end)
 	if (*p == '"')
 		return skim_string(p, end);
 	if (*p != '{' && *p != '[') {
-		while (p < end && !strchr(",}] \t\r\n", *p))
-			p++;
+		for (; p < end; p++) {
+			switch (*p) {
+			case ',': case '}': case ']':
+			case ' ': case '\t': case '\r': case '\n':
+				return p;
+			default:
+				break;
+			}
+		}
 		return p;
 	}
 	while (p < end) {
