@@ -3,9 +3,10 @@
 # editing this file.
 #
 #   make            build every program into bin/
-#   make check      every test: unit, cli, integration (real servers), the
-#                   sanitizer build, brief fuzzing; ends with "N passed, M failed"
-#   make run        start the chat system (installs missing Debian packages)
+#   make check      install what is missing, then every test: unit, cli,
+#                   integration (real servers), the sanitizer build, brief
+#                   fuzzing; ends with "N passed, M failed"
+#   make run        install what is missing, build, start the chat system
 #   make asan       build with AddressSanitizer+UBSan into build-asan/bin/
 #   make fuzz       build the libFuzzer targets into build-fuzz/
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -91,12 +92,18 @@ fuzz:
 			$$(sed -n 's|^/\* *links: *\(.*\) *\*/|\1|p' $$f) $(PKG_LIBS) -lm || exit 1; \
 	done
 
-check: all units
+# check and run install what is missing first (scripts/deps), then build in
+# a fresh make so pkg-config sees the new packages.
+check:
+	scripts/deps
+	$(MAKE) all units
 	$(MAKE) asan
 	$(MAKE) fuzz
 	tests/run
 
-run: all
+run:
+	scripts/deps
+	$(MAKE) all
 	scripts/run
 
 deps:

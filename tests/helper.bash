@@ -80,3 +80,10 @@ probe() {
 frames_of() {
 	jq -c --arg t "$1" 'select(.type == $t)'
 }
+
+# probe_at URL USER ACTIONS...: the raw client against another gateway.
+probe_at() {
+	local url=$1 user=$2
+	shift 2
+	$PROBE "$url?user=$user" "$@"
+}
