@@ -134,6 +134,7 @@ struct bench {
 	uint32_t joined;          /* connections that joined */
 	uint32_t join_failed;     /* joins answered by an error */
 	uint32_t dropped;         /* closed by the server or lost during the run */
+	uint32_t settled;         /* joined, refused, failed or closed first */
 	uint32_t open_now;        /* connections open now */
 	int64_t t_setup;          /* mono us: bench start */
 	int64_t t_ready;          /* mono us: all joined */
@@ -187,6 +188,20 @@ static void bench_count(struct bcount *t, const char *name)
 
 static void bench_connect_next(struct bench *b);
 static void bench_phase_setup_done(struct bench *b);
+
+/* Leave the loop, waking lws_service() from its poll(). */
+static void bench_done(struct bench *b)
+{
+	b->phase = PH_DONE;
+	lws_cancel_service(b->ctx);
+}
+
+/* Setup is over when every connection has settled one way or another. */
+static void bench_settle_check(struct bench *b)
+{
+	if (b->phase == PH_SETUP && b->settled >= b->nconns)
+		bench_phase_setup_done(b);
+}
 static void bench_phase_close(struct bench *b);
 
 /* Start handshakes up to the in-flight limit. */
@@ -242,13 +257,12 @@ static void bench_connect_next(struct bench *b)
 			c->wsi = NULL;
 			b->in_flight--;
 			b->failed++;
+			b->settled++;
 			if (b->failed == 1)
 				LOG_W("unable to connect", "url=%s", log_q(u->text));
 		}
 	}
-	if (b->phase == PH_SETUP && b->joined + b->failed + b->join_failed +
-	    b->dropped >= b->nconns)
-		bench_phase_setup_done(b);
+	bench_settle_check(b);
 }
 
 static void bench_write_join(struct bench *b, struct bconn *c)
@@ -378,9 +392,8 @@ static void bench_frame_slow(struct bench *b, struct bconn *c, const char *p,
 		b->t_progress = clock_mono_us();
 		if (c->last_seq > b->rooms[c->room].max_seq)
 			b->rooms[c->room].max_seq = c->last_seq;
-		if (b->phase == PH_SETUP && b->joined + b->failed +
-		    b->join_failed + b->dropped >= b->nconns)
-			bench_phase_setup_done(b);
+		b->settled++;
+		bench_settle_check(b);
 	} else if (!strcmp(type, "error")) {
 		code = json_string_value(json_object_get(f, "code"));
 		bench_count(b->errors, code ? code : "?");
@@ -391,9 +404,8 @@ static void bench_frame_slow(struct bench *b, struct bconn *c, const char *p,
 			c->acked_base = UINT64_MAX;
 			c->was_joined = 0;
 			b->join_failed++;
-			if (b->phase == PH_SETUP && b->joined + b->failed +
-			    b->join_failed + b->dropped >= b->nconns)
-				bench_phase_setup_done(b);
+			b->settled++;
+			bench_settle_check(b);
 		} else if (c->pub >= 0) {
 			b->pubs[c->pub].errors++;
 			b->pub_errors++;
@@ -458,9 +470,10 @@ static void bench_closed(struct bench *b, struct bconn *c)
 		if (b->dropped <= 3 || log_enabled(LOG_INFO))
 			LOG_W("connection closed during the run", "conn=%ld code=%u",
 			      (long)(c - b->conns), c->close_code);
-		if (b->phase == PH_SETUP && c->state == BC_JOINING &&
-		    b->joined + b->failed + b->join_failed + b->dropped >= b->nconns)
-			bench_phase_setup_done(b);
+		if (c->state == BC_JOINING) {
+			b->settled++; /* closed before it joined */
+			bench_settle_check(b);
+		}
 	}
 	if (c->pub >= 0) {
 		struct bpub *p = &b->pubs[c->pub];
@@ -478,7 +491,7 @@ static void bench_closed(struct bench *b, struct bconn *c)
 		c->frag = NULL;
 	}
 	if (b->phase == PH_CLOSE && b->open_now == 0)
-		b->phase = PH_DONE;
+		bench_done(b);
 }
 
 static int bench_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
@@ -498,6 +511,7 @@ static int bench_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		c->wsi = NULL;
 		b->in_flight--;
 		b->failed++;
+		b->settled++;
 		b->t_progress = clock_mono_us();
 		if (b->failed <= 3 || log_enabled(LOG_INFO)) {
 			unsigned int st = in && !strcmp(in, "HS: ws upgrade response not 101") ?
@@ -667,6 +681,7 @@ static void bench_phase_close(struct bench *b)
 {
 	uint32_t i;
 
+	LOG_I("closing the connections", "open=%" PRIu32, b->open_now);
 	b->phase = PH_CLOSE;
 	b->t_progress = clock_mono_us();
 	for (i = 0; i < b->nconns; i++) {
@@ -678,7 +693,7 @@ static void bench_phase_close(struct bench *b)
 		}
 	}
 	if (b->open_now == 0 && b->in_flight == 0)
-		b->phase = PH_DONE;
+		bench_done(b);
 	else
 		bench_schedule_tick(b, BENCH_CHECK_US);
 }
@@ -712,8 +727,7 @@ static void bench_tick(lws_sorted_usec_list_t *sul)
 		if (now - b->t_progress > (int64_t)b->timeout_ms * 1000) {
 			LOG_W("setup stalled: going on with the joined connections",
 			      "joined=%" PRIu32 " pending=%" PRIu32, b->joined,
-			      b->nconns - b->joined - b->failed - b->join_failed -
-			      b->dropped);
+			      b->nconns - b->settled);
 			bench_phase_setup_done(b);
 			return;
 		}
@@ -771,7 +785,7 @@ static void bench_tick(lws_sorted_usec_list_t *sul)
 		return;
 	case PH_CLOSE:
 		if (b->open_now == 0 || now - b->t_progress > 3 * 1000000) {
-			b->phase = PH_DONE;
+			bench_done(b);
 			return;
 		}
 		bench_schedule_tick(b, BENCH_CHECK_US);
@@ -976,7 +990,9 @@ static int bench_run(struct bench *b)
 			break;
 	lws_sul_cancel(&b->sul_tick);
 	b->phase = PH_DONE;
+	LOG_I("closed", "open=%" PRIu32, b->open_now);
 	lws_context_destroy(b->ctx);
+	LOG_D("context destroyed", NULL);
 	if (!b->hold && b->rc == 0)
 		bench_report(b);
 	if (b->rc == 0 && b->opened == 0)

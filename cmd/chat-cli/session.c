@@ -105,6 +105,14 @@ struct session {
 
 static void session_pump(struct session *s);
 
+/* Leave the loop: lws_service() may be about to wait in poll() for fds
+ * that have nothing more to say, so wake it. */
+static void session_done(struct session *s)
+{
+	s->done = true;
+	lws_cancel_service(s->ctx);
+}
+
 static void session_set_rc(struct session *s, int rc)
 {
 	if (!s->rc_set) {
@@ -155,7 +163,7 @@ static void session_close_deadline(lws_sorted_usec_list_t *sul)
 	struct session *s = lws_container_of(sul, struct session, sul_close);
 
 	LOG_W("server did not finish the close handshake", NULL);
-	s->done = true;
+	session_done(s);
 }
 
 /* Close the WebSocket with 1000 once the queue is written (or at once when
@@ -167,7 +175,7 @@ static void session_close(struct session *s)
 	s->closing = true;
 	s->stopped = true;
 	if (!s->ws) {
-		s->done = true;
+		session_done(s);
 		return;
 	}
 	lws_callback_on_writable(s->ws);
@@ -192,7 +200,7 @@ static void session_timeout(lws_sorted_usec_list_t *sul)
 		session_queue_free(s);
 		session_close(s);
 	} else {
-		s->done = true;
+		session_done(s);
 	}
 }
 
@@ -573,7 +581,7 @@ static void session_closed(struct session *s)
 		LOG_W("requests refused by the server", "refused=%llu",
 		      (unsigned long long)s->refused);
 	s->ws = NULL;
-	s->done = true;
+	session_done(s);
 }
 
 static int session_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
@@ -588,7 +596,7 @@ static int session_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 			session_connect_error(s, wsi, in ? (const char *)in :
 					      "connection failed");
 			s->ws = NULL;
-			s->done = true;
+			session_done(s);
 		}
 		break;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
@@ -709,7 +717,7 @@ static int session_raw_cb(struct lws *wsi, enum lws_callback_reasons reason,
 				if (s->mode == MODE_SEND || !s->established) {
 					session_set_rc(s, EX_TEMPFAIL);
 					if (!s->established)
-						s->done = true;
+						session_done(s);
 				}
 				s->stopped = true;
 				if (s->established)

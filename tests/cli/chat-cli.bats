@@ -434,3 +434,42 @@ closed_port() {
 	[ "$WAIT_STATUS" -eq 0 ]
 	[ "$(cat "$out")" = "ready 300" ]
 }
+
+# man_examples: the code blocks of EXAMPLES in chat-cli(1), as rendered,
+# separated by NUL. A block is code when the paragraph before it ends
+# with a colon.
+man_examples() {
+	LC_ALL=C.UTF-8 MANWIDTH=300 man -l -E UTF-8 "$TOP/man/chat-cli.1" 2>/dev/null |
+		sed 's/\xe2\x80\x90/-/g; s/\xe2\x88\x92/-/g' |
+		awk '/^[A-Z]/ { on = ($0 == "EXAMPLES"); next }
+		     !on { next }
+		     /^$/ { if (blk != "") { if (code) printf "%s%c", blk, 0; code = (last ~ /:$/); blk = "" } next }
+		     { sub(/^       /, ""); blk = blk $0 "\n"; last = $0 }
+		     END { if (blk != "" && code) printf "%s%c", blk, 0 }'
+}
+
+@test "the EXAMPLES of chat-cli(1) run against a gateway" {
+	start_gw --standalone --auth none
+	cd "$BATS_TEST_TMPDIR"
+	printf 'first note\nsecond note\n' >notes.txt
+	n=0
+	while IFS= read -r -d '' ex; do
+		# Skip what needs a terminal, a second gateway, a JWT gateway or
+		# waits for a signal.
+		case $ex in
+		*--no-stdin*|*--hold*|*8081*|*--token*) continue ;;
+		esac
+		ex=${ex%$'\n'}
+		ex=${ex//ws:\/\/127.0.0.1:8080\/ws/$GW_URL}
+		ex=${ex//chat-cli /$BIN/chat-cli }
+		ex=${ex//--duration 10s/--duration 1s}
+		run bash -o pipefail -c "$ex" </dev/null
+		if [ "$status" -ne 0 ]; then
+			echo "example failed ($status): $ex" >&2
+			echo "$output" >&2
+			return 1
+		fi
+		n=$((n + 1))
+	done < <(man_examples)
+	[ "$n" -ge 6 ]
+}
