@@ -346,11 +346,17 @@ closed_port() {
 	grep -q 'timed out waiting for answers' "$out.err"
 }
 
-@test "connect: stdout closed early exits 74" {
+@test "connect: stdout failing exits 74, reported once" {
 	start_gw --standalone --auth none
-	run bash -c "seq 1 50 | '$BIN/chat-cli' connect '$GW_URL' --user a --room r 2>'$BATS_TEST_TMPDIR/err' | head -n 1 >/dev/null; echo \${PIPESTATUS[1]}"
+	run --separate-stderr bash -c "'$BIN/chat-cli' connect '$GW_URL' --user a --room r </dev/null >&-"
+	[ "$status" -eq 74 ]
+	[[ "$stderr" == *'msg="unable to write to stdout"'* ]]
+	# A reader that goes away: more output than a pipe holds.
+	pad=$(printf '%0300d' 0)
+	run bash -c "seq 1 300 | sed 's/\$/ $pad/' |
+		'$BIN/chat-cli' connect '$GW_URL' --user a --room r 2>'$BATS_TEST_TMPDIR/err' |
+		head -n 1 >/dev/null; echo \${PIPESTATUS[2]}"
 	[ "$output" = 74 ]
-	grep -q 'unable to write to stdout' "$BATS_TEST_TMPDIR/err"
 	[ "$(grep -c 'unable to write to stdout' "$BATS_TEST_TMPDIR/err")" -eq 1 ]
 }
 
@@ -397,7 +403,7 @@ closed_port() {
 	[ "$(echo "$r" | jq .deliveries.lost)" -eq 0 ]
 	[ "$(echo "$r" | jq .deliveries.duplicates)" -eq 0 ]
 	# Timed: what was sent in the measured second (give or take a tick).
-	[ "$(echo "$r" | jq ".latency_us.count >= 1400 and .latency_us.count <= 1600")" = true ]
+	[ "$(echo "$r" | jq ".latency_us.count >= 1000 and .latency_us.count <= 1800")" = true ]
 	[ "$(echo "$r" | jq '.latency_us.p50 <= .latency_us.p99 and .latency_us.p99 <= .latency_us.max')" = true ]
 }
 
