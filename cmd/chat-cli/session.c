@@ -256,6 +256,11 @@ static void session_handle_line(struct session *s, const char *line, size_t len)
 	struct line_req r;
 	char ref[32], key[40], *frame;
 
+	/* JSON text cannot carry a NUL byte; \u0000 is refused as well. */
+	if (memchr(line, '\0', len)) {
+		LOG_W("input line contains a NUL byte, skipped", NULL);
+		return;
+	}
 	if (line_classify(line, len, s->text_only, &r) < 0) {
 		LOG_W("input line is not valid UTF-8, skipped", NULL);
 		return;
