@@ -6,6 +6,7 @@
 #include "buf.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +37,16 @@ int buf_grow(struct buf *b, size_t n)
 		errno = ENOBUFS;
 		return -1;
 	}
+	if (n > SIZE_MAX - 1 - b->len) {
+		errno = ENOMEM;
+		return -1;
+	}
 	want = b->len + n + 1;
 	if (want <= b->cap)
 		return 0;
 	ncap = b->cap ? b->cap : 64;
 	while (ncap < want)
-		ncap *= 2;
+		ncap = ncap > SIZE_MAX / 2 ? want : ncap * 2;
 	if (b->max && ncap > b->max + 1)
 		ncap = b->max + 1;
 	p = b->cap ? realloc(b->data, ncap) : malloc(ncap);

@@ -64,7 +64,9 @@ int jsonl_next(struct jsonl *j, const char **line, size_t *len)
 					j->skipping = false;
 				return JSONL_NONE;
 			}
-			if (n > j->max_line) {
+			/* A line may end in "\r" whose "\n" is yet to come. */
+			if (n > j->max_line &&
+			    !(n == j->max_line + 1 && start[n - 1] == '\r')) {
 				j->skipping = true;
 				j->overlong++;
 				j->pos = j->scan = j->in.len;
@@ -87,12 +89,12 @@ int jsonl_next(struct jsonl *j, const char **line, size_t *len)
 			j->skipping = false;
 			continue;
 		}
+		if (n > 0 && start[n - 1] == '\r')
+			n--;
 		if (n > j->max_line) {
 			j->overlong++;
 			return JSONL_OVERLONG;
 		}
-		if (n > 0 && start[n - 1] == '\r')
-			n--;
 		if (n == 0)
 			continue;
 		start[n] = '\0';

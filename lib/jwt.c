@@ -81,6 +81,10 @@ long b64url_decode(const char *in, size_t n, unsigned char *out)
 			out[o++] = (unsigned char)(acc >> bits & 0xff);
 		}
 	}
+	/* Unused low bits of the last character must be zero, so that each
+	 * byte string has exactly one encoding (no malleable signatures). */
+	if (acc & ((1u << bits) - 1))
+		return -1;
 	return o;
 }
 
@@ -169,15 +173,22 @@ out_sig:
 	    json_string_length(v) > 128)
 		goto out;
 	c->sub = strdup(json_string_value(v));
+	if (!c->sub)
+		goto out; /* out of memory: refuse rather than half-fill c */
 	v = json_object_get(pl, "exp");
 	if (v) {
+		double d;
+
 		if (!json_is_number(v))
 			goto out_claims;
-		c->exp = (int64_t)json_number_value(v);
-		if (c->exp <= now) {
+		/* Compare as a double: converting an out-of-range double to
+		 * int64_t is undefined (exp 1e300). */
+		d = json_number_value(v);
+		if (d <= (double)now) {
 			e = JWT_EXPIRED;
 			goto out_claims;
 		}
+		c->exp = d >= 9.2e18 ? INT64_MAX : (int64_t)d;
 	}
 	v = json_object_get(pl, "rooms");
 	if (v) {
@@ -190,7 +201,10 @@ out_sig:
 		json_array_foreach(v, i, r) {
 			if (!json_is_string(r))
 				goto out_claims;
-			c->rooms[c->nrooms++] = strdup(json_string_value(r));
+			c->rooms[c->nrooms] = strdup(json_string_value(r));
+			if (!c->rooms[c->nrooms])
+				goto out_claims;
+			c->nrooms++;
 		}
 	}
 	e = JWT_OK;

@@ -1,0 +1,96 @@
+/*
+ * test_metrics: the Prometheus text rendering: HELP/TYPE once per name,
+ * labels, cumulative histogram buckets with inclusive upper bounds, and a
+ * full output buffer reported as failure.
+ */
+#include <string.h>
+
+#include "metrics.h"
+#include "testhelp.h"
+
+static const double lat_bounds[] = { 0.1, 1, 10 };
+
+static struct metric frames = {
+	.name = "chat_test_frames_total", .help = "Frames received.",
+	.kind = METRIC_COUNTER,
+};
+static struct metric err_bad = {
+	.name = "chat_test_errors_total", .help = "Errors sent, by code.",
+	.labels = "code=\"bad_request\"", .kind = METRIC_COUNTER,
+};
+static struct metric err_big = {
+	.name = "chat_test_errors_total", .help = "Errors sent, by code.",
+	.labels = "code=\"too_large\"", .kind = METRIC_COUNTER,
+};
+static struct metric conns = {
+	.name = "chat_test_connections", .help = "Open connections.",
+	.kind = METRIC_GAUGE,
+};
+static struct metric lat = {
+	.name = "chat_test_latency_seconds", .help = "Latency.",
+	.labels = "path=\"/ws\"", .kind = METRIC_HISTOGRAM,
+	.bounds = lat_bounds, .nbounds = 3,
+};
+
+static int count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (; (hay = strstr(hay, needle)); hay++)
+		n++;
+	return n;
+}
+
+int main(void)
+{
+	struct buf out = BUF_INIT(0), small = BUF_INIT(64), empty = BUF_INIT(0);
+	const char *t;
+
+	TEST("empty registry renders nothing", metrics_render(&empty) == 0 && empty.len == 0);
+	TEST("metric_register returns its argument", metric_register(&frames) == &frames);
+	metric_register(&err_bad);
+	metric_register(&err_big);
+	metric_register(&conns);
+	metric_register(&lat);
+
+	frames.value = 17;
+	err_bad.value += 2;
+	err_big.value++;
+	conns.value = 3;
+	metric_observe(&lat, 0.05);
+	metric_observe(&lat, 0.1); /* on a bound: counts in le="0.1" */
+	metric_observe(&lat, 5);
+	metric_observe(&lat, 100);
+	TEST("observe fills buckets and count", lat.count == 4 && lat.buckets[0] == 2 &&
+	     lat.buckets[1] == 0 && lat.buckets[2] == 1 && lat.buckets[3] == 1);
+
+	TEST("render succeeds", metrics_render(&out) == 0);
+	t = out.data;
+	TEST("counter HELP and TYPE",
+	     strstr(t, "# HELP chat_test_frames_total Frames received.\n"
+		       "# TYPE chat_test_frames_total counter\n"
+		       "chat_test_frames_total 17\n") != NULL);
+	TEST("labeled counters share one HELP/TYPE",
+	     count(t, "# HELP chat_test_errors_total") == 1 &&
+	     count(t, "# TYPE chat_test_errors_total counter\n") == 1);
+	TEST("labeled counter lines",
+	     strstr(t, "\nchat_test_errors_total{code=\"bad_request\"} 2\n"
+		       "chat_test_errors_total{code=\"too_large\"} 1\n") != NULL);
+	TEST("gauge", strstr(t, "# TYPE chat_test_connections gauge\n"
+				"chat_test_connections 3\n") != NULL);
+	TEST("histogram buckets are cumulative with labels",
+	     strstr(t, "# TYPE chat_test_latency_seconds histogram\n"
+		       "chat_test_latency_seconds_bucket{path=\"/ws\",le=\"0.1\"} 2\n"
+		       "chat_test_latency_seconds_bucket{path=\"/ws\",le=\"1\"} 2\n"
+		       "chat_test_latency_seconds_bucket{path=\"/ws\",le=\"10\"} 3\n"
+		       "chat_test_latency_seconds_bucket{path=\"/ws\",le=\"+Inf\"} 4\n") != NULL);
+	TEST("histogram sum and count",
+	     strstr(t, "chat_test_latency_seconds_sum{path=\"/ws\"} 105.15\n"
+		       "chat_test_latency_seconds_count{path=\"/ws\"} 4\n") != NULL);
+	TEST("every line ends with a newline", out.len && t[out.len - 1] == '\n' &&
+	     !strstr(t, "\n\n"));
+	TEST("a full buffer makes render fail", metrics_render(&small) == -1);
+	buf_release(&out);
+	buf_release(&small);
+	return TEST_DONE();
+}
