@@ -1,0 +1,59 @@
+#!/usr/bin/env bats
+# chat-gw's browser client (GET /) in a real headless Chromium, driven by
+# Playwright from tests/browser/chat.test.mjs against a standalone gateway on
+# a free port. Needs /usr/bin/chromium (scripts/deps) and the npm package
+# playwright-core (npm ci into tests/browser/node_modules, once).
+
+bats_require_minimum_version 1.5.0
+load ../helper
+
+setup_file() {
+	[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || return 0 # each test skips
+	if [ ! -d "$TOP/tests/browser/node_modules/playwright-core" ]; then
+		timeout 300 npm ci --prefix "$TOP/tests/browser" --no-audit --no-fund \
+			--loglevel=error >"$BATS_FILE_TMPDIR/npm.log" 2>&1 || {
+			echo "npm ci in tests/browser failed:" >&2
+			cat "$BATS_FILE_TMPDIR/npm.log" >&2
+			return 1
+		}
+	fi
+}
+
+setup() {
+	[ -x "${CHROMIUM:-/usr/bin/chromium}" ] ||
+		skip "no ${CHROMIUM:-/usr/bin/chromium} (scripts/deps installs chromium)"
+	start_gw --standalone --auth none
+}
+
+teardown() {
+	stop_gw
+}
+
+# browser_test [NAME=VALUE...]: the Playwright suite against our gateway,
+# with more environment for it, bounded; its report in $output.
+browser_test() {
+	run timeout 120 env GW_HTTP="$GW_HTTP" "$@" \
+		node --test --test-reporter=spec "$TOP/tests/browser/chat.test.mjs"
+}
+
+@test "GET / serves the browser client" {
+	run curl -sS -D - "$GW_HTTP/"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"200"* ]]
+	[[ "$output" == *"text/html"* ]]
+	[[ "$output" == *'"chat.v1"'* ]]
+}
+
+@test "browser: history on first join, send, presence, typing, resume with since, gap fill" {
+	seed="said before the pages opened"
+	run "$BIN/chat-cli" send "$GW_URL" --user carol --room lobby "$seed"
+	[ "$status" -eq 0 ]
+	browser_test SEED="$seed" SEED_FROM=carol ROOM=lobby
+	if [ "$status" -ne 0 ]; then
+		echo "node --test tests/browser/chat.test.mjs exited $status:"
+		echo "$output"
+		echo "chat-gw log:"
+		cat "$GW_LOG"
+		return 1
+	fi
+}
