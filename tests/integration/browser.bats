@@ -8,7 +8,6 @@ bats_require_minimum_version 1.5.0
 load ../helper
 
 setup_file() {
-	[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || return 0 # each test skips
 	if [ ! -d "$TOP/tests/browser/node_modules/playwright-core" ]; then
 		timeout 300 npm ci --prefix "$TOP/tests/browser" --no-audit --no-fund \
 			--loglevel=error >"$BATS_FILE_TMPDIR/npm.log" 2>&1 || {
@@ -20,8 +19,11 @@ setup_file() {
 }
 
 setup() {
-	[ -x "${CHROMIUM:-/usr/bin/chromium}" ] ||
-		skip "no ${CHROMIUM:-/usr/bin/chromium} (scripts/deps installs chromium)"
+	# A missing browser is a failure, not a skip: scripts/deps installs it.
+	[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || {
+		echo "no ${CHROMIUM:-/usr/bin/chromium} (scripts/deps installs chromium)" >&2
+		return 1
+	}
 	start_gw --standalone --auth none
 }
 
