@@ -16,7 +16,8 @@ Actions, run in order:
   recvuntil:SUB   read and print messages until a text one contains SUB
   expectclose     read and print messages until a close frame; exit 0 there,
                   exit 1 if the connection ends without one
-  stall:SECONDS   stop reading for that long (a slow consumer)
+  stall:SECONDS   stop reading for that long (a slow consumer); with
+                  --rcvbuf, the receive buffer is enlarged afterwards
   ping            send a ping, wait for its pong, print "pong"
   close[:CODE]    send a close frame (default 1000) and wait for the reply
 Server pings are answered while reading. After the last action the probe
@@ -59,6 +60,7 @@ class Conn:
         self.buf = bytearray()  # bytes read, not yet used from pos on
         self.pos = 0
         self.closed = False  # a close frame was received
+        self.small_rcvbuf = False  # --rcvbuf was given
 
     def read(self, n):
         while len(self.buf) - self.pos < n:
@@ -174,6 +176,7 @@ def handshake(url, subprotocol, headers, timeout, rcvbuf):
     req += headers
     sock.sendall(("\r\n".join(req) + "\r\n\r\n").encode())
     conn = Conn(sock)
+    conn.small_rcvbuf = bool(rcvbuf)
     resp = b""
     try:
         while b"\r\n\r\n" not in resp:
@@ -235,6 +238,10 @@ def run(conn, action):
                 sys.exit(0)
     elif name == "stall":
         time.sleep(float(arg))
+        if conn.small_rcvbuf:
+            # Drain at full speed now: through a tiny receive window what the
+            # server queued meanwhile would trickle in for minutes.
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
     elif name == "ping":
         conn.send(PING, b"wsprobe")
         while True:
