@@ -42,7 +42,7 @@ static const char options_text[] =
 	"  --quorum                  durable queues are quorum queues\n"
 	"  --prefetch N              unacked deliveries (default 256)\n"
 	"  --max-inflight N          unconfirmed publishes (default 1024)\n"
-	"  --max-line BYTES          longest line and body (default 256K)\n"
+	"  --max-line BYTES          longest line and body (default 1M)\n"
 	"  --retry-budget DURATION   how long the broker may be away (default 60s)\n"
 	"  --backoff-max DURATION    longest wait between reconnects (default 5s)\n"
 	"  --connect-timeout DURATION  connect, login, each declare (default 5s)\n"
@@ -96,7 +96,7 @@ static void args_defaults(struct relay_opts *o)
 	o->exchange = RELAY_FANOUT_EXCHANGE;
 	o->prefetch = 256;
 	o->max_inflight = 1024;
-	o->max_line = 256 * 1024;
+	o->max_line = 1024 * 1024;
 	o->retry_budget_ms = 60000;
 	o->backoff_max_ms = 5000;
 	o->connect_timeout_ms = 5000;

@@ -2,6 +2,7 @@
  * chat-relay: JSON lines to and from RabbitMQ (see man/chat-relay.1).
  * main() only wires: argv -> options -> relay_run() -> exit status.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
@@ -16,6 +17,11 @@ int main(int argc, char **argv)
 	char err[256];
 	int code;
 
+	/* A closed 0, 1 or 2 would be reused by the AMQP socket or a pipe,
+	 * and lines or logs would go there: hold them with /dev/null. */
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+			return EX_OSERR;
 	log_init("chat-relay", LOG_WARN);
 	switch (relay_args(argc, argv, &o, err, sizeof(err))) {
 	case ARGS_HELP:

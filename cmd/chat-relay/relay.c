@@ -521,13 +521,13 @@ static void relay_take_lines(struct relay *r)
 	while (!r->in_done) {
 		if (!relay_can_take(r, true)) {
 			r->in_stalled = true;
-			return;
+			break;
 		}
 		k = jsonl_next(&r->in, &line, &len);
 		if (k == JSONL_NONE) {
 			if (r->in_eof)
 				r->in_done = true;
-			return;
+			break;
 		}
 		if (k == JSONL_OVERLONG) {
 			r->st.lines_in++;
@@ -702,14 +702,14 @@ static int relay_done(struct relay *r)
 static int relay_loop(struct relay *r, int sigfd)
 {
 	struct pollfd pfd[4];
-	int n, code, timeout, i_sig, i_in;
+	int n, code, timeout, i_sig, i_in, i_out;
 	int64_t now;
 
 	for (;;) {
 		if ((code = relay_done(r)) >= 0)
 			return code;
 		n = 0;
-		i_in = -1;
+		i_in = i_out = -1;
 		pfd[n] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
 		i_sig = n++;
 		if (r->in_fd >= 0 && !r->in_eof && relay_can_take(r, false) &&
@@ -717,8 +717,13 @@ static int relay_loop(struct relay *r, int sigfd)
 			pfd[n] = (struct pollfd){ .fd = r->in_fd, .events = POLLIN };
 			i_in = n++;
 		}
-		if (r->out_fd >= 0 && r->out.len > 0) {
-			pfd[n++] = (struct pollfd){ .fd = r->out_fd, .events = POLLOUT };
+		/* Polled even with nothing to write: a reader that went away
+		 * (POLLERR on a pipe) ends a sub, or stops deliveries to a
+		 * child, without waiting for the next delivery to fail. */
+		if (r->out_fd >= 0) {
+			pfd[n] = (struct pollfd){ .fd = r->out_fd,
+						  .events = r->out.len ? POLLOUT : 0 };
+			i_out = n++;
 		}
 		if (bus_connected(r->bus)) {
 			pfd[n++] = (struct pollfd){ .fd = bus_fd(r->bus), .events = POLLIN };
@@ -744,6 +749,9 @@ static int relay_loop(struct relay *r, int sigfd)
 			relay_read(r, false);
 		relay_take_lines(r);
 		relay_publish_unsent(r);
+		if (i_out >= 0 && r->out_fd >= 0 && r->out.len == 0 &&
+		    (pfd[i_out].revents & (POLLERR | POLLHUP | POLLNVAL)))
+			relay_out_closed(r, EPIPE);
 		relay_flush(r);
 		relay_send_acks(r);
 		if (!bus_connected(r->bus) && r->lost_at && r->fatal < 0 &&
