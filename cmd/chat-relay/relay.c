@@ -807,7 +807,7 @@ int relay_run(const struct relay_opts *o)
 		goto out_free;
 	}
 	if (bus_connect(r.bus) < 0) {
-		LOG_F("unable to reach the broker", "err=%s",
+		LOG_F("unable to start on the broker", "err=%s",
 		      log_q(bus_error(r.bus)));
 		code = EX_UNAVAILABLE;
 		goto out_free;

@@ -131,7 +131,7 @@ lines() {
 	run --separate-stderr "$BIN/chat-relay" \
 		--url amqp://alice:s3cret@127.0.0.1:1/ pub </dev/null
 	[ "$status" -eq 69 ]
-	[[ "$stderr" == *"unable to reach the broker"* ]]
+	[[ "$stderr" == *"unable to start on the broker"* ]]
 	[[ "$stderr" == *"amqp://alice:***@127.0.0.1:1/"* ]]
 	[[ "$stderr" != *s3cret* ]]
 }
@@ -398,4 +398,36 @@ lines() {
 	done
 	# 2 follows forever: it must start (and be stopped).
 	grep -q '^chat-relay sub ' "$T/ex.2"
+}
+
+@test "a declaration the broker refuses at start: exit 69 with the broker's reason" {
+	# chat.ingest exists as a classic queue: it cannot become a quorum one.
+	run timeout 30 "$BIN/chat-relay" pub </dev/null
+	[ "$status" -eq 0 ]
+	run --separate-stderr timeout 30 "$BIN/chat-relay" --quorum sub --queue "$Q"
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"unable to declare queue 'chat.ingest'"*"PRECONDITION_FAILED"* ]]
+}
+
+@test "SIGUSR1: one stats line with the counters, and the relay goes on" {
+	bg sub -v 1 sub --queue "$Q" --bind "chat:$Q.#"
+	lines 3 "$Q.s" | timeout 30 "$BIN/chat-relay" pub
+	wait_for 20 has_lines "$T/sub.out" 3
+	kill -USR1 "$PID"
+	wait_for 10 grep -q 'msg="stats".*deliveries=3 ' "$T/sub.err"
+	kill -0 "$PID"
+	kill -TERM "$PID"
+	wait_exit "$PID" 10
+	[ "$EXIT" -eq 0 ]
+}
+
+@test "a window of one and a prefetch of one: every line, in order" {
+	bg sub --prefetch 1 sub --queue "$Q" --bind "chat:$Q.#"
+	lines 500 "$Q.w" >"$T/in"
+	run --separate-stderr timeout 60 "$BIN/chat-relay" -v 2 --max-inflight 1 pub <"$T/in"
+	[ "$status" -eq 0 ]
+	# The window was full at every line but the last.
+	[[ "$stderr" == *"window_full="[1-9]* ]]
+	wait_for 30 has_lines "$T/sub.out" 500
+	cmp "$T/in" "$T/sub.out"
 }
