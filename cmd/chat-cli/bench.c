@@ -75,6 +75,7 @@ struct bconn {
 	uint8_t want_close : 1;  /* close to write */
 	uint8_t frag_skip : 1;   /* current frame over BENCH_FRAME_MAX */
 	uint8_t was_joined : 1;  /* joined its room at some point */
+	uint8_t dropped : 1;     /* closed by the server during the run */
 };
 
 /* One publisher: a connection that also publishes. */
@@ -464,6 +465,7 @@ static void bench_closed(struct bench *b, struct bconn *c)
 		b->rooms[c->room].members--;
 	}
 	if (b->phase != PH_CLOSE && b->phase != PH_DONE) {
+		c->dropped = 1;
 		b->dropped++;
 		snprintf(code, sizeof(code), "%u", c->close_code);
 		bench_count(b->closes, c->close_code ? code : "lost");
@@ -672,8 +674,8 @@ static void bench_phase_setup_done(struct bench *b)
 	b->t_start = now;
 	b->t_measure = now + (int64_t)b->warmup_ms * 1000;
 	b->t_end = b->t_measure + (int64_t)b->duration_ms * 1000;
-	b->planned = (uint64_t)llround(b->rate *
-				      (double)(b->warmup_ms + b->duration_ms) / 1000.0);
+	b->planned = b->npubs ? (uint64_t)llround(b->rate *
+				      (double)(b->warmup_ms + b->duration_ms) / 1000.0) : 0;
 	bench_schedule_tick(b, BENCH_TICK_US);
 }
 
@@ -818,9 +820,13 @@ static void bench_totals(struct bench *b, struct bench_totals *t)
 			c->acked_end = b->rooms[c->room].acked;
 		exp = c->acked_end - c->acked_base;
 		uniq = c->received - c->dups;
-		miss = exp > uniq ? exp - uniq : 0;
-		if (c->gaps > miss)
-			miss = c->gaps;
+		/* Missing: what seq skipped, plus the room's last messages it
+		 * never saw; or the shortfall against the acks, if larger. */
+		miss = c->gaps;
+		if (!c->dropped && b->rooms[c->room].max_seq > c->last_seq)
+			miss += b->rooms[c->room].max_seq - c->last_seq;
+		if (exp > uniq && exp - uniq > miss)
+			miss = exp - uniq;
 		t->expected += exp;
 		t->received += uniq;
 		t->dups += c->dups;
@@ -852,12 +858,14 @@ static void bench_report(struct bench *b)
 			      "warmup_s", (double)b->warmup_ms / 1000.0,
 			      "size", (json_int_t)b->size);
 		json_object_set_new(o, "connections", json_pack(
-			"{s:I,s:I,s:I,s:I,s:f}",
+			"{s:I,s:I,s:I,s:I,s:f,s:f}",
 			"opened", (json_int_t)b->opened,
 			"failed", (json_int_t)b->failed,
 			"join_failed", (json_int_t)b->join_failed,
 			"dropped", (json_int_t)b->dropped,
-			"setup_s", (double)(b->t_ready - b->t_setup) / 1e6));
+			"setup_s", (double)(b->t_ready - b->t_setup) / 1e6,
+			"drain_s", b->t_drained > b->t_end ?
+				   (double)(b->t_drained - b->t_end) / 1e6 : 0.0));
 		json_object_set_new(o, "messages", json_pack(
 			"{s:I,s:I,s:I,s:I,s:f}",
 			"planned", (json_int_t)b->planned,
