@@ -816,6 +816,11 @@ int relay_run(const struct relay_opts *o)
 	      log_q(bus_queue(r.bus)));
 
 	if (o->mode == RELAY_CHILD) {
+		/* The readiness fd is ours to close: a child holding a copy
+		 * would keep a reader waiting for EOF from seeing it. */
+		if (o->ready_fd >= 0)
+			fcntl(o->ready_fd, F_SETFD,
+			      fcntl(o->ready_fd, F_GETFD) | FD_CLOEXEC);
 		r.child = relay_child_spawn(o->child_argv, &r.out_fd, &r.in_fd);
 		if (r.child < 0) {
 			LOG_F("unable to start the child", "cmd=%s err=%s",
