@@ -65,6 +65,7 @@ struct gw_metrics {
 	struct metric expired;        /* closes 1008: token expired */
 	struct metric rooms;          /* gauge: rooms in memory */
 	struct metric rooms_evicted;  /* empty rooms forgotten at --max-rooms */
+	struct metric accept_paused;  /* connections not taken: out of descriptors */
 	struct metric ack_latency;    /* publish to ack, seconds */
 	struct metric bus_in;         /* bus lines read */
 	struct metric bus_out;        /* bus lines written */

@@ -42,6 +42,7 @@ void gw_metrics_init(void)
 	reg(&gw_m.binary, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed by the gateway, by reason.", "reason=\"binary\"");
 	reg(&gw_m.expired, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed by the gateway, by reason.", "reason=\"token_expired\"");
 	reg(&gw_m.dedupe_hits, METRIC_COUNTER, "chat_gw_dedupe_hits_total", "Publishes answered with the first ack of their ref.", NULL);
+	reg(&gw_m.accept_paused, METRIC_COUNTER, "chat_gw_accept_failures_total", "Connections not taken because the process was out of descriptors.", NULL);
 	reg(&gw_m.rooms, METRIC_GAUGE, "chat_gw_rooms", "Rooms in memory.", NULL);
 	reg(&gw_m.rooms_evicted, METRIC_COUNTER, "chat_gw_rooms_evicted_total", "Rooms without members forgotten at --max-rooms, with their history.", NULL);
 	gw_m.ack_latency.bounds = ack_bounds;

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "gw.h"
 #include "hub.h"
+#include "listen.h"
 #include "log.h"
 #include "opt.h"
 #include "sig.h"
@@ -290,6 +291,7 @@ static void begin_stop(void)
 	lws_sul_schedule(ctx, 0, &tick_sul, tick, 1000);
 	LOG_I("stopping", "connections=%zu", hub.nconns);
 	ws_stopping = true;
+	listen_stop();
 	stop_deadline_us = clock_mono_us() + 5 * 1000000;
 	ws_close_all(1001, "going away");
 }
@@ -325,6 +327,10 @@ static int internal_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_HTTP:
 		return -1; /* internal descriptors only, never a client */
 	case LWS_CALLBACK_RAW_RX_FILE:
+		if (listen_owns(wsi)) {
+			listen_accept();
+			break;
+		}
 		if (bus_owns(wsi))
 			return bus_callback(wsi, reason);
 		while ((s = sig_next())) {
@@ -360,7 +366,7 @@ static void announce_ready(struct lws_vhost *vh)
 	if (gw_cfg.ready_fd < 0)
 		return;
 	n = snprintf(line, sizeof(line), strchr(gw_cfg.host, ':') ? "[%s]:%d\n" : "%s:%d\n",
-		     gw_cfg.host, lws_get_vhost_listen_port(vh));
+		     gw_cfg.host, listen_port());
 	if (write(gw_cfg.ready_fd, line, (size_t)n) != n)
 		LOG_W("unable to write readiness", "fd=%d err=%s", gw_cfg.ready_fd,
 		      log_q(strerror(errno)));
@@ -401,13 +407,13 @@ int main(int argc, char **argv)
 	retry.secs_since_valid_ping = (uint16_t)(gw_cfg.ping_ms / 1000);
 	retry.secs_since_valid_hangup = (uint16_t)(gw_cfg.timeout_ms / 1000);
 	memset(&info, 0, sizeof(info));
-	info.port = gw_cfg.port;
-	info.iface = gw_cfg.host;
+	/* We listen and accept ourselves (listen.c) and hand lws each
+	 * connection: a server vhost without a listener of its own. */
+	if (listen_open(gw_cfg.host, gw_cfg.port, gw_cfg.reuseport) < 0)
+		return EX_OSERR;
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = protocols;
-	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
-		       (gw_cfg.reuseport ? LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE : 0);
-	if (!strchr(gw_cfg.host, ':'))
-		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.fd_limit_per_thread = (unsigned)(gw_cfg.max_conns + 256);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && info.fd_limit_per_thread > rl.rlim_cur)
 		info.fd_limit_per_thread = (unsigned)rl.rlim_cur;
@@ -417,17 +423,15 @@ int main(int argc, char **argv)
 	info.vhost_name = "default";
 	ctx = lws_create_context(&info);
 	if (!ctx) {
-		LOG_F("unable to listen", "addr=%s port=%d", log_q(gw_cfg.host), gw_cfg.port);
-		/* libwebsockets 4.1 leaks a little on this failure path; there is
-		 * nothing of ours to release, so leave without exit handlers
-		 * (which would report its leak as ours under LeakSanitizer). */
-		_exit(EX_OSERR);
+		LOG_F("unable to create the libwebsockets context", NULL);
+		return EX_SOFTWARE;
 	}
 	vh = lws_get_vhost_by_name(ctx, "default");
 	memset(&fd, 0, sizeof(fd));
 	fd.filefd = (lws_filefd_type)(intptr_t)sigfd;
 	if (!vh || !lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, fd,
-					       "chat-internal", NULL)) {
+					       "chat-internal", NULL) ||
+	    listen_start(vh, "chat-internal") < 0) {
 		LOG_F("unable to watch the signal pipe", NULL);
 		lws_context_destroy(ctx);
 		return EX_SOFTWARE;
@@ -437,7 +441,7 @@ int main(int argc, char **argv)
 		return EX_OSERR;
 	}
 	LOG_I("listening", "addr=%s port=%d node=%s mode=%s", log_q(gw_cfg.host),
-	      lws_get_vhost_listen_port(vh), log_q(gw_cfg.node),
+	      listen_port(), log_q(gw_cfg.node),
 	      gw_cfg.standalone ? "standalone" : "bus");
 	announce_ready(vh);
 	lws_sul_schedule(ctx, 0, &tick_sul, tick, 1000000);

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "gw.h"
 #include "hub.h"
+#include "listen.h"
 #include "log.h"
 #include "name.h"
 #include "ws.h"
@@ -275,6 +276,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		LOG_D("disconnected", "user=%s", log_q(c->user));
 		c->wsi = NULL;
 		hub_conn_close(&hub, c);
+		listen_update();
 		break;
 
 	default:

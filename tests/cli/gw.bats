@@ -351,3 +351,38 @@ count_in() { grep -c "$2" "$BATS_TEST_TMPDIR/$1.out" || true; }
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"http 401"* ]]
 }
+
+@test "past --max-conns a handshake gets 503, /metrics stays reachable, and a slot frees on leave" {
+	stop_gw
+	start_gw --standalone --auth none --max-conns 2
+	$PROBE "$GW_URL?user=a" text:'{"type":"join","room":"r"}' recvuntil:joined stall:30 >/dev/null 2>&1 &
+	pa=$!
+	$PROBE "$GW_URL?user=b" text:'{"type":"join","room":"r"}' recvuntil:joined stall:30 >/dev/null 2>&1 &
+	pb=$!
+	wait_for 10 bash -c "[ \"\$(curl -s $GW_HTTP/metrics | awk '\$1 == \"chat_gw_connections\" { print \$2 }')\" = 2 ]"
+	run --separate-stderr probe c recv
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"http 503"* ]]
+	[ "$(metric 'chat_gw_refused_total{reason="unavailable"}')" -eq 1 ]
+	kill "$pa"
+	wait "$pa" || true
+	wait_for 10 bash -c "[ \"\$(curl -s $GW_HTTP/metrics | awk '\$1 == \"chat_gw_connections\" { print \$2 }')\" = 1 ]"
+	run --separate-stderr probe c text:'{"type":"join","room":"r"}' recvuntil:joined
+	[ "$status" -eq 0 ]
+	kill "$pb"
+	wait "$pb" || true
+}
+
+@test "--reuseport: two gateways share one port" {
+	stop_gw
+	start_gw --standalone --auth none --reuseport
+	first=$GW_PID
+	addr=$GW_ADDR
+	"$BIN/chat-gw" --standalone --auth none --listen "$addr" --reuseport 2>"$BATS_TEST_TMPDIR/second.err" &
+	second=$!
+	wait_for 10 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://$addr/healthz)\" = 200 ]"
+	kill -0 "$second"
+	kill -TERM "$second"
+	wait_exit "$second" 10
+	[ "$WAIT_STATUS" -eq 0 ]
+}

@@ -1,0 +1,147 @@
+/*
+ * listen: the listening socket, accepted connections handed to lws as HTTP
+ * connections (see listen.h).
+ */
+#include "listen.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gw.h"
+#include "hub.h"
+#include "log.h"
+
+static int lfd = -1;               /* the listening socket */
+static struct lws *lwsi;           /* it, in the lws loop */
+static struct lws_vhost *lvh;      /* where accepted connections go */
+static bool paused;                /* out of descriptors: not accepting */
+static int bound_port;
+
+int listen_open(const char *host, int port, bool reuseport)
+{
+	struct addrinfo hints, *ai = NULL;
+	char portstr[8];
+	int one = 1, r;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	r = getaddrinfo(host, portstr, &hints, &ai);
+	if (r) {
+		LOG_F("unable to listen", "addr=%s err=%s", log_q(host), log_q(gai_strerror(r)));
+		return -1;
+	}
+	lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (lfd < 0)
+		goto fail;
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport && setsockopt(lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind(lfd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(lfd, 4096) < 0)
+		goto fail;
+	{
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		if (getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0)
+			goto fail;
+		bound_port = ntohs(ss.ss_family == AF_INET6 ?
+				   ((struct sockaddr_in6 *)&ss)->sin6_port :
+				   ((struct sockaddr_in *)&ss)->sin_port);
+	}
+	freeaddrinfo(ai);
+	return 0;
+fail:
+	LOG_F("unable to listen", "addr=%s port=%d err=%s", log_q(host), port,
+	      log_q(strerror(errno)));
+	if (lfd >= 0)
+		close(lfd);
+	lfd = -1;
+	freeaddrinfo(ai);
+	return -1;
+}
+
+int listen_port(void)
+{
+	return bound_port;
+}
+
+int listen_start(struct lws_vhost *vh, const char *protocol)
+{
+	lws_sock_file_fd_type u;
+
+	memset(&u, 0, sizeof(u));
+	u.filefd = (lws_filefd_type)(intptr_t)lfd;
+	lvh = vh;
+	lwsi = lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, u, protocol, NULL);
+	if (!lwsi) {
+		LOG_F("unable to watch the listening socket", NULL);
+		return -1;
+	}
+	return 0;
+}
+
+bool listen_owns(struct lws *wsi)
+{
+	return wsi && wsi == lwsi;
+}
+
+void listen_update(void)
+{
+	if (!lwsi || !paused)
+		return;
+	paused = false;
+	lws_rx_flow_control(lwsi, 1);
+}
+
+void listen_accept(void)
+{
+	int i;
+
+	/* A bounded batch per turn keeps the loop fair to the clients. */
+	for (i = 0; i < 64 && !paused; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int one = 1;
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE) {
+				/* Wait for a close rather than spin. */
+				gw_m.accept_paused.value++;
+				LOG_W("out of descriptors: not accepting until a connection closes",
+				      "connections=%zu", hub.nconns);
+				paused = true;
+				lws_rx_flow_control(lwsi, 0);
+				return;
+			}
+			if (errno != EAGAIN)
+				LOG_W("unable to accept", "err=%s", log_q(strerror(errno)));
+			return;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (!lws_adopt_socket_vhost(lvh, fd)) {
+			/* lws closed it: its descriptor table is full. */
+			gw_m.accept_paused.value++;
+			LOG_W("unable to adopt a connection", "connections=%zu", hub.nconns);
+		}
+	}
+}
+
+void listen_stop(void)
+{
+	if (!lwsi)
+		return;
+	/* Closing the lws handle closes the descriptor. */
+	lws_set_timeout(lwsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_ASYNC);
+	lwsi = NULL;
+	lfd = -1;
+}
