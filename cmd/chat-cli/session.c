@@ -268,13 +268,15 @@ static void session_handle_line(struct session *s, const char *line, size_t len)
 	if (r.kind == LINE_RAW) {
 		const char *reply = line_reply_type(r.type);
 
+		if (session_enqueue(s, line, len) < 0) {
+			LOG_W("out of memory, line skipped", NULL);
+			goto out;
+		}
 		/* Wait for the answer of every request that has one. */
 		if (reply && r.ref_key)
 			pending_add(s, r.ref_key);
 		else if (reply)
 			s->anon[s->anon_len++] = reply;
-		if (session_enqueue(s, line, len) < 0)
-			LOG_W("out of memory, line skipped", NULL);
 		goto out;
 	}
 	if (s->nrooms == 0) {
@@ -331,7 +333,7 @@ static void session_pump(struct session *s)
 	}
 	if (!s->input_done && (s->stopped || (starved && s->in_eof))) {
 		s->input_done = true;
-		LOG_I("end of input", "unacked=%llu",
+		LOG_I("end of input", "unanswered=%llu",
 		      (unsigned long long)session_inflight(s));
 		if (session_inflight(s))
 			session_arm_timeout(s);
