@@ -74,6 +74,8 @@ struct gw_metrics {
 	struct metric bus_timeouts;   /* publishes or queries without answer in time */
 	struct metric bus_nacks;      /* publishes the broker refused */
 	struct metric pending;        /* gauge: publishes and queries in flight */
+	struct metric bus_dups;       /* sequenced messages seen twice, dropped */
+	struct metric room_recoveries;/* rooms caught up after a gap or reconnect */
 };
 
 extern struct gw_config gw_cfg;

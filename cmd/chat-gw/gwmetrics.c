@@ -54,5 +54,7 @@ void gw_metrics_init(void)
 	reg(&gw_m.bus_full, METRIC_COUNTER, "chat_gw_bus_full_total", "Requests refused because the bus backlog was full.", NULL);
 	reg(&gw_m.bus_timeouts, METRIC_COUNTER, "chat_gw_bus_timeouts_total", "Publishes and queries not answered within --bus-timeout.", NULL);
 	reg(&gw_m.bus_nacks, METRIC_COUNTER, "chat_gw_bus_nacks_total", "Publishes the broker refused.", NULL);
+	reg(&gw_m.bus_dups, METRIC_COUNTER, "chat_gw_bus_duplicates_total", "Sequenced messages delivered by the bus twice, dropped.", NULL);
+	reg(&gw_m.room_recoveries, METRIC_COUNTER, "chat_gw_room_recoveries_total", "Rooms caught up from the sequencer after a gap or a reconnect.", NULL);
 	reg(&gw_m.pending, METRIC_GAUGE, "chat_gw_bus_pending", "Publishes and queries waiting for the bus.", NULL);
 }

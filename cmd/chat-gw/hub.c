@@ -49,7 +49,13 @@ struct room {
 	uint32_t rhead;              /* index of the oldest frame */
 	uint32_t rlen;               /* frames in the ring */
 	uint32_t rcap;               /* ring size, grows to --history */
+	bool seq_known;              /* bus: seq is the room's, not a guess */
+	bool recovering;             /* bus: catching up after a gap */
+	struct frame **held;         /* bus: live frames held meanwhile */
+	uint32_t nheld;              /* how many */
 };
+
+#define ROOM_HOLD_MAX 65536          /* frames a recovering room may hold */
 
 struct refent {
 	char *ref;                   /* the ref as JSON text, malloc'd */
@@ -59,7 +65,13 @@ struct refent {
 };
 
 /* Bus mode: a publish waiting for its confirm, or a query for its answer. */
-enum pending_kind { PEND_PUBLISH, PEND_HISTORY, PEND_PRESENCE, PEND_RECOVER };
+enum pending_kind {
+	PEND_PUBLISH,   /* a publish waits for its confirm */
+	PEND_HISTORY,   /* a history query */
+	PEND_PRESENCE,  /* a presence query */
+	PEND_RECOVER,   /* a join waits for the room's seq and what was missed */
+	PEND_ROOM,      /* the gateway catches a room up after a gap */
+};
 
 struct pending {
 	enum pending_kind kind;      /* what waits */
@@ -242,6 +254,9 @@ static void room_free(struct room *r)
 	for (i = 0; i < r->rlen; i++)
 		frame_unref(r->ring[(r->rhead + i) % r->rcap]);
 	free(r->ring);
+	for (i = 0; i < r->nheld; i++)
+		frame_unref(r->held[i]);
+	free(r->held);
 	map_free(&r->users);
 	free(r);
 }
@@ -249,7 +264,7 @@ static void room_free(struct room *r)
 /* Rooms with no members and no history are dropped. */
 static void room_maybe_drop(struct hub *h, struct room *r)
 {
-	if (r->nmembers || r->rlen || r->seq)
+	if (r->nmembers || r->rlen || r->seq || r->recovering)
 		return;
 	map_del(&h->rooms, r->name);
 	room_free(r);
@@ -508,7 +523,7 @@ static struct pending *pending_add(struct hub *h, const char *key,
 	if (!p)
 		return NULL;
 	p->kind = kind;
-	p->conn = c->id;
+	p->conn = c ? c->id : 0;
 	p->ref = ref ? json_dumps(ref, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 	p->room = strdup(room);
 	p->t0_us = clock_mono_us();
@@ -584,13 +599,16 @@ static void do_join(struct hub *h, struct conn *c, struct request *q)
 		room_maybe_drop(h, r);
 		return;
 	}
-	if (!gw_cfg.standalone && q->has_since) {
-		/* The archive has what was missed: hold live messages for this
-		 * member until its answer, so everything leaves in seq order. */
+	if (!gw_cfg.standalone && (q->has_since || !r->seq_known)) {
+		/* The archive knows the room's seq and has what was missed:
+		 * hold live messages for this member until its answer, so
+		 * everything leaves in seq order. Without since, the query
+		 * asks for the seq alone. */
 		struct member *m;
 		struct buf extra = BUF_INIT(0);
 
-		buf_addf(&extra, ",\"since\":%llu", (unsigned long long)q->since);
+		if (q->has_since)
+			buf_addf(&extra, ",\"since\":%llu", (unsigned long long)q->since);
 		if (bus_query(h, c, q, PEND_RECOVER, "recover", &extra) < 0) {
 			buf_release(&extra);
 			room_maybe_drop(h, r);
@@ -958,6 +976,103 @@ void hub_frame(struct hub *h, struct conn *c, const char *text, size_t n)
 
 /* ---- bus mode: what comes back ---- */
 
+/* Fan out a sequenced frame in order: the room's seq moves to it. */
+static void room_deliver_seq(struct room *r, struct frame *f)
+{
+	r->seq = f->seq;
+	gw_m.messages.value++;
+	room_fanout(r, f, NULL);
+}
+
+/* Deliver what a recovering room held (what is newer than its seq, in
+ * order) and stop holding. */
+static void room_release(struct room *r)
+{
+	uint32_t i;
+
+	r->recovering = false;
+	for (i = 0; i < r->nheld; i++) {
+		if (r->held[i]->seq > r->seq)
+			room_deliver_seq(r, r->held[i]);
+		frame_unref(r->held[i]);
+	}
+	free(r->held);
+	r->held = NULL;
+	r->nheld = 0;
+}
+
+/* Ask the sequencer for what this room missed since its seq (a gap seen,
+ * or the relay's queue was gone for a while). Live messages are held until
+ * the answer. */
+static void room_recover(struct hub *h, struct room *r)
+{
+	struct buf b = BUF_INIT(0);
+	char key[32];
+
+	if (gw_cfg.standalone || r->recovering || !r->seq_known)
+		return;
+	snprintf(key, sizeof(key), "q%llu", (unsigned long long)++h->next_rpc);
+	if (!pending_add(h, key, PEND_ROOM, NULL, NULL, r->name))
+		return;
+	buf_addf(&b, "{\"type\":\"recover\",\"route\":\"rpc.history\",\"rpc\":\"%s\","
+		 "\"node\":\"%s\",\"room\":\"%s\",\"since\":%llu}", key, gw_cfg.node,
+		 r->name, (unsigned long long)r->seq);
+	if (bus_send(b.data, b.len) < 0) {
+		pending_free(map_del(&h->pending, key));
+		gw_m.bus_full.value++;
+	} else {
+		gw_m.bus_out.value++;
+		gw_m.room_recoveries.value++;
+		r->recovering = true;
+		LOG_I("recovering a room", "room=%s since=%llu", log_q(r->name),
+		      (unsigned long long)r->seq);
+	}
+	buf_release(&b);
+}
+
+/* The answer to room_recover: the missed messages, then what was held. */
+static void room_recovered(struct hub *h, struct room *r, json_t *ans)
+{
+	json_t *msgs = json_object_get(ans, "messages"), *v;
+	size_t k;
+
+	if (!r->recovering)
+		return;
+	json_array_foreach(msgs, k, v) {
+		json_t *sv = json_object_get(v, "seq");
+		struct frame *f;
+		char *s;
+
+		if (!json_is_object(v) || !json_is_integer(sv) ||
+		    (uint64_t)json_integer_value(sv) <= r->seq)
+			continue;
+		s = json_dumps(v, JSON_COMPACT);
+		f = s ? frame_new(s, strlen(s)) : NULL;
+		free(s);
+		if (!f)
+			continue;
+		f->seq = (uint64_t)json_integer_value(sv);
+		room_deliver_seq(r, f);
+		frame_unref(f);
+	}
+	room_release(r);
+}
+
+/* The relay's broker connection is back: its queue may have been gone, so
+ * catch up every room that has members here. */
+static void hub_bus_up(struct hub *h)
+{
+	struct map_ent *e = NULL;
+	size_t bucket = 0;
+
+	while (map_next(&h->rooms, &bucket, &e)) {
+		struct room *r = e->val;
+
+		if (r->nmembers)
+			room_recover(h, r);
+	}
+}
+
 static struct conn *conn_by_id(struct hub *h, uint64_t id)
 {
 	char key[24];
@@ -1043,6 +1158,7 @@ static void bus_recovered(struct hub *h, struct conn *c, struct pending *p,
 		last = (uint64_t)json_integer_value(v);
 	if (last > r->seq)
 		r->seq = last;
+	r->seq_known = true;
 	buf_addf(&b, "{\"type\":\"joined\",\"room\":\"%s\"", r->name);
 	add_saved_ref(&b, p->ref);
 	buf_addf(&b, ",\"seq\":%llu", (unsigned long long)r->seq);
@@ -1063,7 +1179,10 @@ static void bus_recovered(struct hub *h, struct conn *c, struct pending *p,
 		if (s > maxseq)
 			maxseq = s;
 	}
-	/* Then what arrived live meanwhile, minus what recovery already sent. */
+	/* Then what arrived live meanwhile, minus what recovery already sent
+	 * (or, with nothing to recover, what came before the joined seq). */
+	if (maxseq == 0)
+		maxseq = last;
 	m->recovering = false;
 	for (i = 0; i < m->nheld; i++)
 		if (m->held[i]->seq == 0 || m->held[i]->seq > maxseq)
@@ -1082,6 +1201,15 @@ static void bus_answer(struct hub *h, const char *rpc, json_t *ans)
 	if (!p) {
 		LOG_D("answer without a waiting query", "rpc=%s", log_q(rpc));
 		return;
+	}
+	if (p->kind == PEND_ROOM) {
+		struct room *r = room_get(h, p->room, false);
+
+		if (r && err)
+			room_release(r);
+		else if (r)
+			room_recovered(h, r, ans);
+		goto out;
 	}
 	c = conn_by_id(h, p->conn);
 	if (!c || c->close_code)
@@ -1156,8 +1284,10 @@ static void bus_deliver(struct hub *h, json_t *root, const char *type)
 	r = room_get(h, room, false);
 	if (!r)
 		return; /* no members here */
-	if (seq > r->seq)
-		r->seq = seq;
+	if (seq && r->seq_known && seq <= r->seq && !r->recovering) {
+		gw_m.bus_dups.value++; /* at-least-once: seen already */
+		return;
+	}
 	json_object_del(root, "route");
 	json_object_del(root, "node");
 	json_object_del(root, "tag");
@@ -1171,9 +1301,35 @@ static void bus_deliver(struct hub *h, json_t *root, const char *type)
 	if (!f)
 		return;
 	f->seq = seq;
-	if (seq)
+	if (!seq) {
+		room_fanout(r, f, NULL);
+	} else if (!r->seq_known) {
+		/* The first join's answer is on its way: members hold it. */
+		if (seq > r->seq)
+			r->seq = seq;
 		gw_m.messages.value++;
-	room_fanout(r, f, NULL);
+		room_fanout(r, f, NULL);
+	} else if (r->recovering || seq > r->seq + 1) {
+		/* A gap: hold live messages and ask for what is missing. */
+		room_recover(h, r);
+		if (r->recovering && r->nheld < ROOM_HOLD_MAX) {
+			struct frame **nh = realloc(r->held, (r->nheld + 1) * sizeof(*nh));
+
+			if (nh) {
+				r->held = nh;
+				r->held[r->nheld++] = frame_ref(f);
+			}
+		} else {
+			/* Cannot ask or cannot hold: deliver, the client sees
+			 * the gap and can ask history. */
+			if (r->recovering)
+				room_release(r);
+			if (seq > r->seq)
+				room_deliver_seq(r, f);
+		}
+	} else {
+		room_deliver_seq(r, f);
+	}
 	frame_unref(f);
 }
 
@@ -1203,6 +1359,12 @@ void hub_bus_line(struct hub *h, const char *line, size_t n)
 		if (!json_object_get(root, "route") || !node || strcmp(node, gw_cfg.node) ||
 		    strncmp(json_string_value(json_object_get(root, "route")), "rpc.", 4))
 			bus_answer(h, json_string_value(v), root);
+	} else if (!strcmp(type, "bus")) {
+		const char *st = json_string_value(json_object_get(root, "state"));
+
+		LOG_I("relay reports the broker", "state=%s", log_q(st));
+		if (st && !strcmp(st, "up"))
+			hub_bus_up(h);
 	} else if (!strcmp(type, "message") || !strcmp(type, "typing") ||
 		   !strcmp(type, "presence")) {
 		bus_deliver(h, root, type);
@@ -1234,7 +1396,12 @@ static void pending_expire(struct hub *h, int64_t now_us)
 
 		if (p)
 			gw_m.bus_timeouts.value++;
-		if (c && !c->close_code) {
+		if (p && p->kind == PEND_ROOM) {
+			struct room *r = room_get(h, p->room, false);
+
+			if (r)
+				room_release(r);
+		} else if (c && !c->close_code) {
 			struct refent *re = p->ref ? ref_find(c, p->ref) : NULL;
 			struct room *r = room_get(h, p->room, false);
 			struct member *m = r ? member_of(c, r) : NULL;

@@ -136,6 +136,23 @@ static void relay_nonblock(int fd)
 
 /* --- the broker connection ------------------------------------------ */
 
+static void relay_appended(struct relay *r, size_t before);
+
+/* Child mode: tell the child the broker is up or down, so that it can
+ * recover what it may have missed while its queue was gone (chat-gw
+ * recovers every room it has members in). */
+static void relay_tell_state(struct relay *r, bool up)
+{
+	size_t before = r->out.len;
+
+	if (r->o->mode != RELAY_CHILD || r->out_fd < 0)
+		return;
+	if (buf_addf(&r->out, "{\"type\":\"bus\",\"state\":\"%s\"}\n",
+		     up ? "up" : "down") < 0)
+		return;
+	relay_appended(r, before);
+}
+
 static void relay_lost(struct relay *r)
 {
 	int64_t now = clock_mono_us();
@@ -143,8 +160,10 @@ static void relay_lost(struct relay *r)
 
 	LOG_W("lost the broker", "err=%s url=%s inflight=%zu",
 	      log_q(bus_error(r->bus)), log_q(bus_url(r->bus)), r->win.count);
-	if (r->lost_at == 0)
+	if (r->lost_at == 0) {
 		r->lost_at = now;
+		relay_tell_state(r, false);
+	}
 	/* Everything unconfirmed goes out again on the next connection. */
 	relay_window_rewind(&r->win);
 	/* Tags of this connection die with it: the broker redelivers. */
@@ -178,6 +197,7 @@ static void relay_reconnect(struct relay *r)
 		      log_q(bus_url(r->bus)), away_ms, r->win.count);
 		r->lost_at = 0;
 		backoff_reset(&r->bo);
+		relay_tell_state(r, true);
 		if ((r->term_signals || r->out_fd < 0) && bus_cancel(r->bus) < 0)
 			relay_lost(r);
 		return;

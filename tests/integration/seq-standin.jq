@@ -12,7 +12,8 @@ foreach inputs as $m ({seq: {}, log: {}, out: null};
     | .log[$m.room] = ((.log[$m.room] // []) + [message($m; $s)])
   elif $m.type == "recover" then
     .out = {type: "recovered", rpc: $m.rpc, room: $m.room, seq: (.seq[$m.room] // 0),
-            messages: [(.log[$m.room] // [])[] | select(.seq > $m.since)],
+            messages: (if $m.since == null then []
+                       else [(.log[$m.room] // [])[] | select(.seq > $m.since)] end),
             route: ("node." + $m.node)}
   elif $m.type == "history" then
     ([(.log[$m.room] // [])[] | select(.seq < ($m.before // 1e18))]) as $older
