@@ -39,6 +39,7 @@ struct gw_config {
 	uint64_t bus_backlog;      /* --bus-backlog: bytes queued for stdout */
 	uint64_t bus_timeout_ms;   /* --bus-timeout: wait for confirm or answer */
 	uint64_t max_pending;      /* --max-pending: publishes and queries in flight */
+	uint64_t presence_batch_ms;/* --presence-batch: presence changes go out every */
 };
 
 /* Every metric chat-gw exports on /metrics. */

@@ -49,6 +49,10 @@ struct room {
 	uint32_t rhead;              /* index of the oldest frame */
 	uint32_t rlen;               /* frames in the ring */
 	uint32_t rcap;               /* ring size, grows to --history */
+	struct map pjoined;          /* users who joined since the last flush */
+	struct map pleft;            /* users who left since the last flush */
+	struct room *pnext;          /* in the hub's list of rooms to flush */
+	bool pdirty;                 /* on that list */
 	bool seq_known;              /* bus: seq is the room's, not a guess */
 	bool recovering;             /* bus: catching up after a gap */
 	struct frame **held;         /* bus: live frames held meanwhile */
@@ -258,13 +262,15 @@ static void room_free(struct room *r)
 		frame_unref(r->held[i]);
 	free(r->held);
 	map_free(&r->users);
+	map_free(&r->pjoined);
+	map_free(&r->pleft);
 	free(r);
 }
 
 /* Rooms with no members and no history are dropped. */
 static void room_maybe_drop(struct hub *h, struct room *r)
 {
-	if (r->nmembers || r->rlen || r->seq || r->recovering)
+	if (r->nmembers || r->rlen || r->seq || r->recovering || r->pdirty)
 		return;
 	map_del(&h->rooms, r->name);
 	room_free(r);
@@ -372,28 +378,75 @@ static void room_fanout(struct room *r, struct frame *f, const struct conn *exce
 	}
 }
 
-static void room_presence_event(struct room *r, const char *user, bool joined)
+/* Presence changes are batched per room and sent every --presence-batch:
+ * in a room of N members, N joins in a burst cost a few frames per member
+ * instead of N each (N squared in all). A join and a leave of the same user
+ * within one batch cancel out. */
+static void room_presence_event(struct hub *h, struct room *r, const char *user,
+				bool joined)
 {
-	struct buf b = BUF_INIT(0);
-	struct frame *f;
+	struct map *add = joined ? &r->pjoined : &r->pleft;
+	struct map *undo = joined ? &r->pleft : &r->pjoined;
 
-	buf_addf(&b, "{\"type\":\"presence\",\"room\":\"%s\",\"joined\":[%s%s%s],"
-		 "\"left\":[%s%s%s]}", r->name,
-		 joined ? "\"" : "", joined ? user : "", joined ? "\"" : "",
-		 joined ? "" : "\"", joined ? "" : user, joined ? "" : "\"");
-	f = frame_new(b.data, b.len);
-	if (f) {
-		room_fanout(r, f, NULL);
-		frame_unref(f);
+	if (!map_del(undo, user))
+		map_put(add, user, (void *)1);
+	if (!r->pdirty) {
+		r->pdirty = true;
+		r->pnext = h->pdirty;
+		h->pdirty = r;
 	}
-	if (!gw_cfg.standalone) {
-		/* Other gateways tell their members too. */
-		b.len--; /* drop the closing brace */
-		buf_addf(&b, ",\"route\":\"evt.%s\",\"node\":\"%s\"}", r->name,
-			 gw_cfg.node);
-		bus_send(b.data, b.len);
+}
+
+static void add_user_list(struct buf *b, const struct map *m)
+{
+	struct map_ent *e = NULL;
+	size_t bucket = 0;
+	bool first = true;
+
+	buf_adds(b, "[");
+	while (map_next(m, &bucket, &e)) {
+		buf_addf(b, "%s\"%s\"", first ? "" : ",", e->key);
+		first = false;
 	}
-	buf_release(&b);
+	buf_adds(b, "]");
+}
+
+void hub_presence_flush(struct hub *h)
+{
+	struct room *r, *next;
+
+	for (r = h->pdirty, h->pdirty = NULL; r; r = next) {
+		struct buf b = BUF_INIT(0);
+		struct frame *f;
+
+		next = r->pnext;
+		r->pnext = NULL;
+		r->pdirty = false;
+		if (r->pjoined.n || r->pleft.n) {
+			buf_addf(&b, "{\"type\":\"presence\",\"room\":\"%s\",\"joined\":", r->name);
+			add_user_list(&b, &r->pjoined);
+			buf_adds(&b, ",\"left\":");
+			add_user_list(&b, &r->pleft);
+			buf_adds(&b, "}");
+			f = frame_new(b.data, b.len);
+			if (f) {
+				room_fanout(r, f, NULL);
+				frame_unref(f);
+			}
+			if (!gw_cfg.standalone) {
+				/* Other gateways tell their members too. */
+				b.len--; /* drop the closing brace */
+				buf_addf(&b, ",\"route\":\"evt.%s\",\"node\":\"%s\"}",
+					 r->name, gw_cfg.node);
+				if (bus_send(b.data, b.len) == 0)
+					gw_m.bus_out.value++;
+			}
+			buf_release(&b);
+			map_free(&r->pjoined);
+			map_free(&r->pleft);
+		}
+		room_maybe_drop(h, r);
+	}
 }
 
 static void room_add_member(struct room *r, struct conn *c)
@@ -418,7 +471,7 @@ static void room_add_member(struct room *r, struct conn *c)
 	n = e ? (uintptr_t)e->val : 0;
 	map_put(&r->users, c->user, (void *)(n + 1));
 	if (n == 0)
-		room_presence_event(r, c->user, true);
+		room_presence_event(&hub, r, c->user, true);
 }
 
 static void room_remove_member(struct hub *h, struct member *m)
@@ -447,7 +500,7 @@ static void room_remove_member(struct hub *h, struct member *m)
 	n = (uintptr_t)map_get(&r->users, c->user);
 	if (n <= 1) {
 		map_del(&r->users, c->user);
-		room_presence_event(r, c->user, false);
+		room_presence_event(h, r, c->user, false);
 	} else {
 		map_put(&r->users, c->user, (void *)(n - 1));
 	}
@@ -1436,6 +1489,7 @@ int hub_init(struct hub *h, const char *node)
 	h->nconns = 0;
 	h->next_conn = 0;
 	h->next_rpc = 0;
+	h->pdirty = NULL;
 	return id_init(&h->ids, node, clock_wall_ms());
 }
 

@@ -57,6 +57,7 @@ struct hub {
 	uint64_t next_conn;        /* last connection number given */
 	struct map pending;        /* bus: publish or query id -> struct pending */
 	uint64_t next_rpc;         /* last query number given */
+	struct room *pdirty;       /* rooms with presence changes to send */
 	void (*wake)(struct conn *c);            /* frames are queued */
 	void (*kill)(struct conn *c);            /* close now (4008) */
 	int (*bus_write)(const char *line, size_t n); /* full system: to relay */
@@ -85,7 +86,9 @@ void conn_error(struct conn *c, int code, const void *ref, const char *msg);
 void conn_close(struct conn *c, uint16_t code, const char *reason);
 /* One bus line from the relay (full system). */
 void hub_bus_line(struct hub *h, const char *line, size_t n);
-/* Periodic work, once a second: token expiry, presence heartbeat. */
+/* Send the batched presence changes of every room (every --presence-batch). */
+void hub_presence_flush(struct hub *h);
+/* Periodic work, once a second: token expiry, bus deadlines. */
 void hub_tick(struct hub *h, int64_t now_ms);
 
 #endif

@@ -35,6 +35,7 @@ static bool quit;                 /* leave the event loop */
 static int exit_status = EX_OK;
 static struct lws_context *ctx;
 static lws_sorted_usec_list_t tick_sul;
+static lws_sorted_usec_list_t presence_sul;
 
 static void usage_error(const char *fmt, const char *arg)
 {
@@ -66,6 +67,7 @@ static void help(void)
 	"  --max-rooms N           rooms in memory (100000)\n"
 	"  --rooms-per-conn N      rooms one connection may join (100)\n"
 	"  --dedupe N              publish refs remembered per client (32)\n"
+	"  --presence-batch DUR    send presence changes per room every (100ms)\n"
 	"  --ping-interval DUR     ping idle clients after (30s)\n"
 	"  --ping-timeout DUR      close clients silent for (75s)\n"
 	"  --max-line SIZE         longest bus line (1M)\n"
@@ -129,7 +131,8 @@ enum {
 	O_STANDALONE = 256, O_LISTEN, O_AUTH, O_SECRET, O_NODE, O_READY,
 	O_REUSEPORT, O_MAXCONNS, O_MAXFRAME, O_MAXBODY, O_SENDQ, O_RATE,
 	O_BURST, O_HISTORY, O_MAXROOMS, O_ROOMSPER, O_DEDUPE, O_PING,
-	O_PINGTO, O_MAXLINE, O_BACKLOG, O_BUSTO, O_MAXPEND, O_HELP, O_VERSION,
+	O_PINGTO, O_MAXLINE, O_BACKLOG, O_BUSTO, O_MAXPEND, O_PRESBATCH, O_HELP,
+	O_VERSION,
 };
 
 static void parse_args(int argc, char **argv)
@@ -158,6 +161,7 @@ static void parse_args(int argc, char **argv)
 		{ "bus-backlog", required_argument, NULL, O_BACKLOG },
 		{ "bus-timeout", required_argument, NULL, O_BUSTO },
 		{ "max-pending", required_argument, NULL, O_MAXPEND },
+		{ "presence-batch", required_argument, NULL, O_PRESBATCH },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -187,6 +191,7 @@ static void parse_args(int argc, char **argv)
 	gw_cfg.bus_backlog = 4 * 1024 * 1024;
 	gw_cfg.bus_timeout_ms = 10000;
 	gw_cfg.max_pending = 65536;
+	gw_cfg.presence_batch_ms = 100;
 	/* Default node: short host name and pid, unique on the host. */
 	if (gethostname(host, sizeof(host)) < 0)
 		strcpy(host, "gw");
@@ -253,6 +258,7 @@ static void parse_args(int argc, char **argv)
 		case O_BACKLOG: SIZE(bus_backlog, 4096, 1024ULL * 1024 * 1024); break;
 		case O_BUSTO: DUR(bus_timeout_ms, 100, 3600000); break;
 		case O_MAXPEND: NUM(max_pending, 1, 10000000); break;
+		case O_PRESBATCH: DUR(presence_batch_ms, 1, 60000); break;
 		case 'v':
 			if (opt_uint(optarg, 0, 3, &v, err, sizeof(err)) < 0)
 				usage_error("%s", err);
@@ -315,6 +321,13 @@ static void tick(lws_sorted_usec_list_t *sul)
 		next = 20000;
 	}
 	lws_sul_schedule(ctx, 0, sul, tick, next);
+}
+
+static void presence_tick(lws_sorted_usec_list_t *sul)
+{
+	hub_presence_flush(&hub);
+	lws_sul_schedule(ctx, 0, sul, presence_tick,
+			 (lws_usec_t)gw_cfg.presence_batch_ms * 1000);
 }
 
 static int internal_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -445,6 +458,8 @@ int main(int argc, char **argv)
 	      gw_cfg.standalone ? "standalone" : "bus");
 	announce_ready(vh);
 	lws_sul_schedule(ctx, 0, &tick_sul, tick, 1000000);
+	lws_sul_schedule(ctx, 0, &presence_sul, presence_tick,
+			 (lws_usec_t)gw_cfg.presence_batch_ms * 1000);
 
 	while (!quit)
 		if (lws_service(ctx, 0) < 0)

@@ -164,9 +164,12 @@ count_in() { grep -c "$2" "$BATS_TEST_TMPDIR/$1.out" || true; }
 @test "presence: list, joined and left on leave and on disconnect, one entry per user" {
 	sub bob bob p
 	sub bob2 bob p
+	# (alice waits for her own join in the presence batch before she
+	# leaves: a join and a leave within one batch cancel out)
 	run --separate-stderr probe alice text:'{"type":"join","room":"p"}' recvuntil:joined \
+		recvuntil:'"joined":["alice"]' \
 		text:'{"type":"presence","room":"p"}' recvuntil:users \
-		text:'{"type":"leave","room":"p"}' recvuntil:left
+		text:'{"type":"leave","room":"p"}' recvuntil:'"type":"left"'
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | jq -c 'select(.users) | .users | sort')" = '["alice","bob"]' ]
 	wait_for 10 grep -q '"left":\["alice"\]' "$BATS_TEST_TMPDIR/bob.out"
@@ -182,6 +185,33 @@ count_in() { grep -c "$2" "$BATS_TEST_TMPDIR/$1.out" || true; }
 	kill -KILL "$SUB_PID_bob2"
 	wait_for 10 grep -q '"left":\["bob"\]' "$BATS_TEST_TMPDIR/carol.out"
 	sub_end carol
+}
+
+@test "presence changes are batched: 2000 joins into one room close no one as slow" {
+	run --separate-stderr "$BIN/chat-cli" bench "$GW_URL" --conns 2000 --rooms 1 \
+		--publishers 1 --rate 10 --duration 1s --warmup 0s --json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq .connections.opened)" -eq 2000 ]
+	[ "$(echo "$output" | jq .connections.dropped)" -eq 0 ]
+	[ "$(metric 'chat_gw_closes_total{reason="slow_consumer"}')" -eq 0 ]
+	# far fewer presence frames than the 2000 x 2000 of one per join
+	[ "$(metric chat_gw_frames_out_total)" -lt 400000 ]
+}
+
+@test "a join and a leave within one presence batch cancel out" {
+	stop_gw
+	start_gw --standalone --auth none --presence-batch 2s
+	sub bob bob c
+	# bob's own join came in a batch: a new 2 s window has just begun
+	wait_for 10 grep -q '"joined":\["bob"\]' "$BATS_TEST_TMPDIR/bob.out"
+	probe alice text:'{"type":"join","room":"c"}' recvuntil:joined \
+		text:'{"type":"leave","room":"c"}' recvuntil:'"type":"left"' >/dev/null
+	sub carol carol c
+	# the batch that tells bob of carol says nothing of alice
+	wait_for 10 grep -q '"joined":\["carol"\]' "$BATS_TEST_TMPDIR/bob.out"
+	! grep -q alice "$BATS_TEST_TMPDIR/bob.out"
+	sub_end carol
+	sub_end bob
 }
 
 @test "typing reaches the others, not the sender, and never history" {
