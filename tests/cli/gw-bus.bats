@@ -6,17 +6,24 @@
 bats_require_minimum_version 1.5.0
 load ../helper
 
-setup() {
-	T=$BATS_TEST_TMPDIR
+# start_bus_gw: chat-gw in bus mode with stdin from the fifo $T/in (held
+# open on fd IN) and stdout to $T/out (a file, or a fifo nobody reads).
+start_bus_gw() {
+	rm -f "$T/in" "$T/ready"
 	mkfifo "$T/in" "$T/ready"
 	"$BIN/chat-gw" --auth none --node gwt --listen 127.0.0.1:0 --ready-fd 3 \
-		--bus-timeout 3s "$@" ${GW_EXTRA:-} \
+		--bus-timeout 3s ${GW_EXTRA:-} \
 		<"$T/in" >"$T/out" 2>"$T/err" 3>"$T/ready" &
 	GW_PID=$!
 	exec {IN}>"$T/in"
 	read -r -t 20 GW_ADDR <"$T/ready"
 	GW_URL="ws://$GW_ADDR/ws"
 	GW_HTTP="http://$GW_ADDR"
+}
+
+setup() {
+	T=$BATS_TEST_TMPDIR
+	start_bus_gw
 }
 
 teardown() {
@@ -140,8 +147,7 @@ msg() { printf '{"type":"message","room":"%s","seq":%d,"id":"x-%d","from":"z","b
 @test "malformed and overlong bus lines are refused on stderr; the stream goes on" {
 	stop_gw
 	exec {IN}>&-
-	rm -f "$T/in" "$T/ready"
-	GW_EXTRA="--max-line 2048" setup
+	GW_EXTRA="--max-line 2048" start_bus_gw
 	client a alice r 0
 	bus 'this is not json'
 	bus '{"no":"type"}'
@@ -162,7 +168,8 @@ msg() { printf '{"type":"message","room":"%s","seq":%d,"id":"x-%d","from":"z","b
 	rm -f "$T/out"
 	mkfifo "$T/out"
 	exec {HOLD}<>"$T/out"
-	GW_EXTRA="--bus-backlog 4096" setup_nostdout
+	exec {IN}>&-
+	GW_EXTRA="--bus-backlog 4096" start_bus_gw
 	run --separate-stderr probe alice text:'{"type":"join","room":"r"}' \
 		text:"{\"type\":\"publish\",\"room\":\"r\",\"body\":\"$(printf 'y%.0s' $(seq 1 8000))\",\"ref\":\"p\"}" recvuntil:'"ref":"p"'
 	# the join query itself may be what no longer fits: either way a clear error
@@ -182,19 +189,4 @@ msg() { printf '{"type":"message","room":"%s","seq":%d,"id":"x-%d","from":"z","b
 	wait_exit "$pa" 10
 	grep -q 'close 1001' "$T/alice.out"
 	grep -q 'relay gone' "$T/err"
-}
-
-# setup_nostdout: like setup, with stdout going to the fifo $T/out that
-# nobody reads.
-setup_nostdout() {
-	rm -f "$T/in" "$T/ready"
-	mkfifo "$T/in" "$T/ready"
-	"$BIN/chat-gw" --auth none --node gwt --listen 127.0.0.1:0 --ready-fd 3 \
-		--bus-timeout 3s ${GW_EXTRA:-} \
-		<"$T/in" >"$T/out" 2>"$T/err" 3>"$T/ready" &
-	GW_PID=$!
-	exec {IN}>"$T/in"
-	read -r -t 20 GW_ADDR <"$T/ready"
-	GW_URL="ws://$GW_ADDR/ws"
-	GW_HTTP="http://$GW_ADDR"
 }
