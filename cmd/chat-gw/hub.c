@@ -218,7 +218,9 @@ static int room_evict(struct hub *h)
 	while (map_next(&h->rooms, &bucket, &e)) {
 		struct room *r = e->val;
 
-		if (r->nmembers == 0) {
+		/* Not one with presence changes or a recovery under way:
+		 * those are still referred to. */
+		if (r->nmembers == 0 && !r->pdirty && !r->recovering) {
 			map_del(&h->rooms, r->name);
 			room_free(r);
 			gw_m.rooms.value--;

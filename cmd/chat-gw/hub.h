@@ -38,6 +38,7 @@ struct conn {
 	uint32_t qcap;             /* ring size, grows to --send-queue */
 	char *rx;                  /* fragment reassembly, NULL unless needed */
 	uint32_t rxlen;            /* bytes in rx */
+	uint32_t rxcap;            /* bytes allocated for rx */
 	float tokens;              /* rate limit bucket */
 	int64_t tb_us;             /* last refill, monotonic us */
 	struct refent *refs;       /* recent publish refs, NULL until used */

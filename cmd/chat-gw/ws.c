@@ -208,10 +208,20 @@ static int ws_receive(struct lws *wsi, struct conn *c, const char *in, size_t le
 		hub_frame(&hub, c, in, len); /* the common case: no copy */
 		return 0;
 	}
-	if (!c->rx) {
-		c->rx = malloc(gw_cfg.max_frame);
-		if (!c->rx)
+	/* Reassembly grows to what this frame needs, never past
+	 * --max-frame, and is freed as soon as the frame is whole. */
+	if (c->rxlen + len + remain > c->rxcap) {
+		size_t want = c->rxlen + len + remain;
+
+		if (want < 2 * (size_t)c->rxcap)
+			want = 2 * (size_t)c->rxcap;
+		if (want > gw_cfg.max_frame)
+			want = gw_cfg.max_frame;
+		p = realloc(c->rx, want);
+		if (!p)
 			return -1;
+		c->rx = p;
+		c->rxcap = (uint32_t)want;
 	}
 	memcpy(c->rx + c->rxlen, in, len);
 	c->rxlen += (uint32_t)len;
@@ -219,6 +229,7 @@ static int ws_receive(struct lws *wsi, struct conn *c, const char *in, size_t le
 		return 0;
 	p = c->rx;
 	c->rx = NULL;
+	c->rxcap = 0;
 	hub_frame(&hub, c, p, c->rxlen);
 	c->rxlen = 0;
 	free(p);
