@@ -775,17 +775,31 @@ static void refs_free(struct conn *c)
 	c->refs = NULL;
 }
 
-/* Append the body, compact. Returns 0 or -1 (out of memory). */
-static int add_body(struct buf *b, const json_t *body)
+/* The body as compact JSON text in out (emptied first), encoded once:
+ * into the room out already has, again only when it did not fit. Returns
+ * 0 or -1 (out of memory). */
+static int body_text(const json_t *body, struct buf *out)
 {
-	size_t n = json_dumpb(body, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+	const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+	size_t room, n;
 
-	if (buf_grow(b, n + 64) < 0)
+	buf_reset(out);
+	if (buf_grow(out, 1024) < 0)
 		return -1;
-	b->len += json_dumpb(body, b->data + b->len, n, JSON_COMPACT | JSON_ENCODE_ANY);
-	b->data[b->len] = '\0';
+	room = out->cap - 1;
+	n = json_dumpb(body, out->data, room, flags);
+	if (n > room) {
+		if (buf_grow(out, n) < 0)
+			return -1;
+		n = json_dumpb(body, out->data, n, flags);
+	}
+	out->len = n;
+	out->data[n] = '\0';
 	return 0;
 }
+
+/* One publish's body text at a time: the loop is single-threaded. */
+static struct buf body_buf = BUF_INIT(0);
 
 /* Bus mode: hand the publish to the relay for the durable ingest queue; the
  * ack waits for the broker's confirm (hub_bus_line). */
@@ -812,7 +826,7 @@ static void publish_bus(struct hub *h, struct conn *c, struct request *q,
 		 "\"node\":\"%s\",\"id\":\"%s\",\"room\":\"%s\",\"from\":\"%s\","
 		 "\"ts\":%lld,\"body\":", id, gw_cfg.node, id, q->room, c->user,
 		 (long long)ts);
-	if (add_body(&b, q->body) < 0 || buf_adds(&b, "}") < 0 ||
+	if (buf_add(&b, body_buf.data, body_buf.len) < 0 || buf_adds(&b, "}") < 0 ||
 	    bus_send(b.data, b.len) < 0) {
 		pending_free(map_del(&h->pending, id));
 		gw_m.bus_full.value++;
@@ -854,7 +868,9 @@ static void do_publish(struct hub *h, struct conn *c, struct request *q)
 			return;
 		}
 	}
-	if (json_dumpb(q->body, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) > gw_cfg.max_body) {
+	if (body_text(q->body, &body_buf) < 0)
+		goto out_internal;
+	if (body_buf.len > gw_cfg.max_body) {
 		conn_error(c, E_TOO_LARGE, q->ref, "body is larger than the gateway's --max-body");
 		goto out;
 	}
@@ -872,11 +888,10 @@ static void do_publish(struct hub *h, struct conn *c, struct request *q)
 		goto out;
 	}
 	buf_addf(&b, "{\"type\":\"message\",\"room\":\"%s\",\"seq\":%llu,\"id\":\"%s\","
-		 "\"from\":\"%s\",\"body\":", r->name,
-		 (unsigned long long)(r->seq + 1), id, c->user);
-	if (add_body(&b, q->body) < 0)
+		 "\"from\":\"%s\",\"ts\":%lld,\"body\":", r->name,
+		 (unsigned long long)(r->seq + 1), id, c->user, (long long)ts);
+	if (buf_add(&b, body_buf.data, body_buf.len) < 0 || buf_adds(&b, "}") < 0)
 		goto out_internal;
-	buf_addf(&b, ",\"ts\":%lld}", (long long)ts);
 	f = frame_new(b.data, b.len);
 	if (!f)
 		goto out_internal;
@@ -904,6 +919,8 @@ out_internal:
 out:
 	buf_release(&b);
 	free(refkey);
+	if (body_buf.cap > 64 * 1024)
+		buf_release(&body_buf); /* keep the usual size only */
 }
 
 static void do_history(struct hub *h, struct conn *c, struct request *q)
@@ -1509,6 +1526,7 @@ void hub_free(struct hub *h)
 		pending_free(e->val);
 	map_free(&h->pending);
 	map_free(&h->by_id);
+	buf_release(&body_buf);
 }
 
 void hub_conn_open(struct hub *h, struct conn *c)
