@@ -59,3 +59,17 @@ load ../helper
 	[[ "$stderr" == *"unable to listen"* ]]
 	stop_gw
 }
+
+@test "the readiness example of chat-gw(1) runs as written" {
+	# the last EXAMPLES block: start on a free port, wait, check health
+	ex=$(sed -n '/^\.SH EXAMPLES/,/^\.SH CAVEATS/p' "$TOP/man/chat-gw.1" |
+		awk '/^\.EX/ { blk = ""; on = 1; next } /^\.EE/ { on = 0; last = blk; next }
+		     on { blk = blk $0 "\n" } END { printf "%s", last }' |
+		sed 's/\\-/-/g; s/\\e$/\\/')
+	[[ "$ex" == *"--ready-fd 3"* ]]
+	cd "$BATS_TEST_TMPDIR"
+	run timeout 20 env PATH="$BIN:$PATH" bash -c "$ex
+kill -TERM \$!; wait \$!"
+	[ "$status" -eq 0 ]
+	[ "$output" = ok ]
+}
