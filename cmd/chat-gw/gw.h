@@ -64,6 +64,9 @@ struct gw_metrics {
 	struct metric binary;         /* closes 1003: binary frame */
 	struct metric dedupe_hits;    /* publishes answered from the ref cache */
 	struct metric expired;        /* closes 1008: token expired */
+	struct metric client_closes;  /* the client sent a close frame */
+	struct metric shutdown_closes;/* closes 1001: the gateway is stopping */
+	struct metric dropped;        /* ended with no close frame: dead peer, reset */
 	struct metric rooms;          /* gauge: rooms in memory */
 	struct metric rooms_evicted;  /* empty rooms forgotten at --max-rooms */
 	struct metric accept_paused;  /* connections not taken: out of descriptors */

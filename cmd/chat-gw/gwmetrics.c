@@ -37,10 +37,13 @@ void gw_metrics_init(void)
 	reg(&gw_m.messages, METRIC_COUNTER, "chat_gw_messages_total", "Messages fanned out.", NULL);
 	for (i = 0; i < E_COUNT; i++)
 		reg(&gw_m.errors[i], METRIC_COUNTER, "chat_gw_errors_total", "Error frames sent, by code.", err_labels[i]);
-	reg(&gw_m.slow, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed by the gateway, by reason.", "reason=\"slow_consumer\"");
-	reg(&gw_m.too_big, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed by the gateway, by reason.", "reason=\"too_big\"");
-	reg(&gw_m.binary, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed by the gateway, by reason.", "reason=\"binary\"");
-	reg(&gw_m.expired, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed by the gateway, by reason.", "reason=\"token_expired\"");
+	reg(&gw_m.slow, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"slow_consumer\"");
+	reg(&gw_m.too_big, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"too_big\"");
+	reg(&gw_m.binary, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"binary\"");
+	reg(&gw_m.expired, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"token_expired\"");
+	reg(&gw_m.client_closes, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"client\"");
+	reg(&gw_m.shutdown_closes, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"shutdown\"");
+	reg(&gw_m.dropped, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"dropped\"");
 	reg(&gw_m.dedupe_hits, METRIC_COUNTER, "chat_gw_dedupe_hits_total", "Publishes answered with the first ack of their ref.", NULL);
 	reg(&gw_m.accept_paused, METRIC_COUNTER, "chat_gw_accept_failures_total", "Connections not taken because the process was out of descriptors.", NULL);
 	reg(&gw_m.rooms, METRIC_GAUGE, "chat_gw_rooms", "Rooms in memory.", NULL);

@@ -46,6 +46,7 @@ struct conn {
 	uint16_t close_code;       /* non-zero: close with this after flush */
 	const char *close_reason;  /* static text for the close frame */
 	bool established;          /* ESTABLISHED seen, CLOSED not yet */
+	bool peer_closed;          /* the client sent a close frame */
 	struct conn *prev, *next;  /* all connections */
 };
 

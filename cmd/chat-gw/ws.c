@@ -283,8 +283,18 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			return -1;
 		return ws_writeable(wsi, c);
 
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		c->peer_closed = true;
+		break;
+
 	case LWS_CALLBACK_CLOSED:
 		LOG_D("disconnected", "user=%s", log_q(c->user));
+		if (c->peer_closed)
+			gw_m.client_closes.value++;
+		else if (c->close_code == 1001)
+			gw_m.shutdown_closes.value++;
+		else if (!c->close_code)
+			gw_m.dropped.value++;
 		c->wsi = NULL;
 		hub_conn_close(&hub, c);
 		listen_update();

@@ -416,3 +416,21 @@ count_in() { grep -c "$2" "$BATS_TEST_TMPDIR/$1.out" || true; }
 	wait_exit "$second" 10
 	[ "$WAIT_STATUS" -eq 0 ]
 }
+
+@test "a client that stops answering pings is dropped after --ping-timeout" {
+	stop_gw
+	start_gw --standalone --auth none --ping-interval 1s --ping-timeout 2s
+	sub bob bob dead
+	# slow reads nothing at all, so it never answers a ping
+	$PROBE --timeout 15 "$GW_URL?user=slow" text:'{"type":"join","room":"dead"}' recvuntil:joined \
+		stall:6 expectclose >"$BATS_TEST_TMPDIR/slow.out" 2>&1 &
+	slow=$!
+	wait_for 15 bash -c "[ \"\$(curl -s $GW_HTTP/metrics | awk '\$1 == \"chat_gw_closes_total{reason=\\\"dropped\\\"}\" { print \$2 }')\" = 1 ]"
+	wait_for 10 grep -q '"left":\["slow"\]' "$BATS_TEST_TMPDIR/bob.out"
+	# bob answers pings (chat-cli reads all the time) and is still here
+	sub_say bob '{"type":"presence","room":"dead","ref":"still"}'
+	wait_for 10 grep -q '"ref":"still"' "$BATS_TEST_TMPDIR/bob.out"
+	[ "$(metric chat_gw_connections)" -eq 1 ]
+	wait "$slow" || true
+	sub_end bob
+}
