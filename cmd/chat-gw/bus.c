@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -25,6 +26,8 @@ static struct lws *in_wsi, *out_wsi;
 static struct jsonl in;           /* stdin lines */
 static struct buf out;            /* stdout backlog */
 static bool lost;                 /* stdin ended or stdout failed */
+static struct lws_context *bctx;  /* for the file reader's timer */
+static lws_sorted_usec_list_t file_sul; /* reads a stdin that is a file */
 
 static void bus_lost(const char *why)
 {
@@ -151,6 +154,31 @@ bool bus_failed(void)
 	return lost;
 }
 
+/* Whether the event loop (epoll) can watch fd: pipes, sockets and ttys
+ * yes; regular files and /dev/null no. */
+static bool fd_pollable(int fd)
+{
+	struct epoll_event ev;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	bool ok;
+
+	if (ep < 0)
+		return false;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ok = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0;
+	close(ep);
+	return ok;
+}
+
+/* stdin is a file (a recorded bus stream): read it a slice per turn. */
+static void bus_file_turn(lws_sorted_usec_list_t *sul)
+{
+	bus_read();
+	if (!lost)
+		lws_sul_schedule(bctx, 0, sul, bus_file_turn, 1);
+}
+
 static struct lws *bus_adopt(struct lws_vhost *vh, const char *protocol, int fd)
 {
 	lws_sock_file_fd_type u;
@@ -160,19 +188,31 @@ static struct lws *bus_adopt(struct lws_vhost *vh, const char *protocol, int fd)
 	return lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, u, protocol, NULL);
 }
 
-int bus_start(struct lws_vhost *vh, const char *protocol)
+int bus_start(struct lws_context *ctx, struct lws_vhost *vh, const char *protocol)
 {
+	bool in_poll = fd_pollable(STDIN_FILENO);
+	bool out_poll = fd_pollable(STDOUT_FILENO);
+
+	bctx = ctx;
 	jsonl_init(&in, gw_cfg.max_line);
 	buf_init(&out, 0);
-	if (fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK) < 0 ||
-	    fcntl(STDOUT_FILENO, F_SETFL, fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK) < 0) {
+	/* Pipes and sockets join the loop, non-blocking; a file is read a
+	 * slice per turn, or written at once (it never makes us wait). */
+	if ((in_poll && fcntl(STDIN_FILENO, F_SETFL,
+			      fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK) < 0) ||
+	    (out_poll && fcntl(STDOUT_FILENO, F_SETFL,
+			       fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK) < 0)) {
 		LOG_F("unable to make stdin and stdout non-blocking", "err=%s",
 		      log_q(strerror(errno)));
 		return -1;
 	}
-	in_wsi = bus_adopt(vh, protocol, STDIN_FILENO);
-	out_wsi = bus_adopt(vh, protocol, STDOUT_FILENO);
-	if (!in_wsi || !out_wsi) {
+	if (in_poll)
+		in_wsi = bus_adopt(vh, protocol, STDIN_FILENO);
+	else
+		lws_sul_schedule(ctx, 0, &file_sul, bus_file_turn, 1);
+	if (out_poll)
+		out_wsi = bus_adopt(vh, protocol, STDOUT_FILENO);
+	if ((in_poll && !in_wsi) || (out_poll && !out_wsi)) {
 		LOG_F("unable to watch stdin and stdout", NULL);
 		return -1;
 	}

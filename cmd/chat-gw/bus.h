@@ -12,8 +12,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Adopt stdin and stdout into vh under protocol. Returns 0 or -1. */
-int bus_start(struct lws_vhost *vh, const char *protocol);
+/* Adopt stdin and stdout into vh under protocol (a file on either is
+ * read or written without the loop). Returns 0 or -1. */
+int bus_start(struct lws_context *ctx, struct lws_vhost *vh, const char *protocol);
 /* Whether wsi is one of the bus descriptors. */
 bool bus_owns(struct lws *wsi);
 /* Raw file callbacks for the bus descriptors. */

@@ -67,6 +67,23 @@ static int ws_wbuf_reserve(size_t n)
 	return 0;
 }
 
+/* Append a close frame (code and reason, at most 123 bytes) at wbuf+n.
+ * Returns its length. */
+static size_t ws_close_frame(size_t n, uint16_t code, const char *reason)
+{
+	unsigned char *p = wbuf + LWS_PRE + n;
+	size_t rl = strlen(reason);
+
+	if (rl > 123)
+		rl = 123;
+	p[0] = 0x88; /* FIN, close */
+	p[1] = (unsigned char)(2 + rl);
+	p[2] = (unsigned char)(code >> 8);
+	p[3] = (unsigned char)code;
+	memcpy(p + 4, reason, rl);
+	return 4 + rl;
+}
+
 static int ws_writeable(struct lws *wsi, struct conn *c)
 {
 	size_t n = 0, nframes = 0;
@@ -76,10 +93,11 @@ static int ws_writeable(struct lws *wsi, struct conn *c)
 	while (c->qlen) {
 		struct frame *f = c->q[c->qhead];
 
-		if (n + f->len > wcap) {
+		/* (room is kept for a close frame after the last one) */
+		if (n + f->len + 128 > wcap) {
 			if (n)
 				break;
-			if (ws_wbuf_reserve(f->len) < 0)
+			if (ws_wbuf_reserve(f->len + 128) < 0)
 				return -1;
 		}
 		memcpy(wbuf + LWS_PRE + n, f->data, f->len);
@@ -90,6 +108,12 @@ static int ws_writeable(struct lws *wsi, struct conn *c)
 		c->qlen--;
 		frame_unref(f);
 	}
+	/* The close frame goes out in the same write, after what was queued.
+	 * It is written like the data frames, raw: libwebsockets' own close
+	 * path did not get it out before the socket closed when it runs on
+	 * libuv. */
+	if (c->close_code && !c->qlen)
+		n += ws_close_frame(n, c->close_code, c->close_reason);
 	if (n) {
 		if (lws_write(wsi, wbuf + LWS_PRE, n, LWS_WRITE_HTTP) < (int)n)
 			return -1;
@@ -107,12 +131,8 @@ static int ws_writeable(struct lws *wsi, struct conn *c)
 		c->qcap = 0;
 		c->qhead = 0;
 	}
-	if (c->close_code) {
-		lws_close_reason(wsi, (enum lws_close_status)c->close_code,
-				 (unsigned char *)c->close_reason,
-				 strlen(c->close_reason));
-		return -1;
-	}
+	if (c->close_code)
+		return -1; /* the close frame is out: lws closes the socket */
 	return 0;
 }
 

@@ -190,3 +190,13 @@ msg() { printf '{"type":"message","room":"%s","seq":%d,"id":"x-%d","from":"z","b
 	grep -q 'close 1001' "$T/alice.out"
 	grep -q 'relay gone' "$T/err"
 }
+
+@test "stdin from a file (a recorded bus stream) and stdout to /dev/null work too" {
+	stop_gw
+	exec {IN}>&-
+	printf '%s\n' '{"type":"bus","state":"up"}' 'not json' "$(msg r 1)" >"$T/recorded"
+	run --separate-stderr "$BIN/chat-gw" --auth none --listen 127.0.0.1:0 <"$T/recorded" >/dev/null
+	[ "$status" -eq 75 ]
+	[[ "$stderr" == *"malformed bus line"* ]]
+	[[ "$stderr" == *"relay gone"* ]]
+}
