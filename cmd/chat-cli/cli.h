@@ -39,6 +39,7 @@ struct cli_ctx_opts {
 	bool tls;                   /* any wss:// URL */
 	unsigned int header_pool;   /* handshakes that may be in flight */
 	void *user;                 /* lws_context_user() */
+	void *uv_loop;              /* a uv_loop_t to run on (epoll), or NULL */
 };
 
 /* Create the lws context (no listener) with lws' own log lines turned into

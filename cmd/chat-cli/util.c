@@ -132,6 +132,7 @@ static void cli_lws_log(int level, const char *line)
 
 struct lws_context *cli_ctx_new(const struct cli_ctx_opts *o)
 {
+	void *foreign[1];
 	struct lws_context_creation_info info;
 
 	lws_set_log_level(log_enabled(LOG_DEBUG) ?
@@ -153,6 +154,11 @@ struct lws_context *cli_ctx_new(const struct cli_ctx_opts *o)
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	/* No extensions: permessage-deflate costs ~100 KB per connection. */
 	info.extensions = NULL;
+	if (o->uv_loop) {
+		foreign[0] = o->uv_loop;
+		info.foreign_loops = foreign;
+		info.options |= LWS_SERVER_OPTION_LIBUV;
+	}
 	return lws_create_context(&info);
 }
 

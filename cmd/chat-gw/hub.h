@@ -47,6 +47,8 @@ struct conn {
 	const char *close_reason;  /* static text for the close frame */
 	bool established;          /* ESTABLISHED seen, CLOSED not yet */
 	bool peer_closed;          /* the client sent a close frame */
+	bool dirty;                /* on the transport's list of queues to write */
+	struct conn *dprev, *dnext;/* that list */
 	struct conn *prev, *next;  /* all connections */
 };
 

@@ -12,8 +12,21 @@
  * header of its own (LWS_WRITE_HTTP on a ws connection is a raw write, and
  * lws keeps any unsent tail and sends it before the next WRITEABLE). Under
  * load one TCP segment then carries many frames instead of one each.
+ *
+ * Writes happen before the loop waits (after Redis's beforeSleep): a
+ * connection that got frames during a turn goes on a dirty list, and a
+ * libuv prepare handle writes each one's queue straight to its socket once
+ * the turn's input is processed. Only when the kernel does not take it all
+ * does lws watch the socket for POLLOUT (a WRITEABLE callback); so the
+ * usual delivery costs one write, not an epoll_ctl before and after it.
+ * Under load the flush waits while input is still ready, up to
+ * FLUSH_DEFER_US: the messages of several reads then leave in one write per
+ * connection instead of one write each (lws reads a connection at most
+ * its small receive buffer at a time).
  */
 #include <libwebsockets.h>
+#include <sys/epoll.h>
+#include <uv.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,11 +43,37 @@
 static unsigned char *wbuf;   /* shared write buffer, LWS_PRE + capacity */
 static size_t wcap;           /* its capacity after LWS_PRE */
 bool ws_stopping;             /* SIGTERM: refuse new connections */
+static struct conn *dirty;    /* connections with frames to write */
+static uv_prepare_t flusher;  /* writes them before the loop waits */
+static uv_timer_t flush_timer;/* bounds how long a flush may wait */
+static int64_t defer_since;   /* first turn the flush waited, 0: none */
+
+#define FLUSH_DEFER_US 1000   /* longest a flush waits for more input */
+
+static void dirty_remove(struct conn *c)
+{
+	if (!c->dirty)
+		return;
+	if (c->dprev)
+		c->dprev->dnext = c->dnext;
+	else
+		dirty = c->dnext;
+	if (c->dnext)
+		c->dnext->dprev = c->dprev;
+	c->dprev = c->dnext = NULL;
+	c->dirty = false;
+}
 
 static void ws_wake(struct conn *c)
 {
-	if (c->wsi)
-		lws_callback_on_writable(c->wsi);
+	if (!c->wsi || c->dirty)
+		return;
+	c->dirty = true;
+	c->dprev = NULL;
+	c->dnext = dirty;
+	if (dirty)
+		dirty->dprev = c;
+	dirty = c;
 }
 
 static void ws_kill(struct conn *c)
@@ -84,7 +123,10 @@ static size_t ws_close_frame(size_t n, uint16_t code, const char *reason)
 	return 4 + rl;
 }
 
-static int ws_writeable(struct lws *wsi, struct conn *c)
+/* Write what is queued for c, up to a chunk, in one write. Returns 0, 1
+ * when frames remain, -1 when the connection must close (its close frame,
+ * if any, is out). */
+static int ws_write_queued(struct lws *wsi, struct conn *c)
 {
 	size_t n = 0, nframes = 0;
 
@@ -120,10 +162,8 @@ static int ws_writeable(struct lws *wsi, struct conn *c)
 		gw_m.writes.value++;
 		gw_m.frames_out.value += nframes;
 	}
-	if (c->qlen) {
-		lws_callback_on_writable(wsi);
-		return 0;
-	}
+	if (c->qlen)
+		return 1;
 	if (c->q && c->qcap > 64) {
 		/* Drained after a burst: give the big ring back. */
 		free(c->q);
@@ -134,6 +174,89 @@ static int ws_writeable(struct lws *wsi, struct conn *c)
 	if (c->close_code)
 		return -1; /* the close frame is out: lws closes the socket */
 	return 0;
+}
+
+static int ws_writeable(struct lws *wsi, struct conn *c)
+{
+	int r = ws_write_queued(wsi, c);
+
+	if (r == 1)
+		lws_callback_on_writable(wsi);
+	return r < 0 ? -1 : 0;
+}
+
+/* Before the loop waits: write each dirty connection's queue directly.
+ * A connection whose socket is backed up (lws holds an unsent tail), or
+ * that is closing (lws must close it from its own callback), waits for
+ * its WRITEABLE callback instead. */
+/* Whether the loop has an event ready right now (a peek: epoll is level
+ * triggered, so nothing is taken from it). */
+static bool input_ready(uv_loop_t *loop)
+{
+	struct epoll_event ev;
+
+	return epoll_wait(uv_backend_fd(loop), &ev, 1, 0) > 0;
+}
+
+static void flush_timer_cb(uv_timer_t *t)
+{
+	(void)t; /* the turn it makes runs the flush */
+}
+
+static void ws_flush(uv_prepare_t *h)
+{
+	struct conn *c;
+
+	if (!dirty)
+		return;
+	if (input_ready(h->loop)) {
+		int64_t now = clock_mono_us();
+
+		if (!defer_since) {
+			defer_since = now;
+			uv_timer_start(&flush_timer, flush_timer_cb, 1, 0);
+		}
+		if (now - defer_since < FLUSH_DEFER_US)
+			return; /* read more first: it leaves in the same writes */
+	}
+	defer_since = 0;
+	uv_timer_stop(&flush_timer);
+	while ((c = dirty)) {
+		dirty_remove(c);
+		if (!c->wsi || !c->established)
+			continue;
+		if (c->close_code || lws_partial_buffered(c->wsi)) {
+			lws_callback_on_writable(c->wsi);
+			continue;
+		}
+		switch (ws_write_queued(c->wsi, c)) {
+		case 1:
+			lws_callback_on_writable(c->wsi);
+			break;
+		case -1:
+			/* a write failed: let lws close it */
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE,
+					LWS_TO_KILL_ASYNC);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+int ws_start(void *loop)
+{
+	if (uv_prepare_init(loop, &flusher) < 0 ||
+	    uv_prepare_start(&flusher, ws_flush) < 0 ||
+	    uv_timer_init(loop, &flush_timer) < 0)
+		return -1;
+	return 0;
+}
+
+void ws_stop(void)
+{
+	uv_close((uv_handle_t *)&flusher, NULL);
+	uv_close((uv_handle_t *)&flush_timer, NULL);
 }
 
 /* Authenticate the upgrade request. Returns 0, or an HTTP status. */
@@ -309,6 +432,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	case LWS_CALLBACK_CLOSED:
 		LOG_D("disconnected", "user=%s", log_q(c->user));
+		dirty_remove(c);
 		if (c->peer_closed)
 			gw_m.client_closes.value++;
 		else if (c->close_code == 1001)

@@ -10,6 +10,10 @@ extern bool ws_stopping;
 
 /* Point the hub's wake and kill hooks at libwebsockets. */
 void ws_setup(void);
+/* Start / stop the writer that runs before each wait of loop (a uv_loop_t).
+ * ws_start returns 0 or -1. */
+int ws_start(void *loop);
+void ws_stop(void);
 /* The protocol callback for "chat.v1" (and plain HTTP on the same port). */
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		void *in, size_t len);
