@@ -986,6 +986,7 @@ static int bench_run(struct bench *b)
 		return EX_OSERR;
 	}
 	co.uv_loop = &b->loop;
+	co.pcontext = &b->ctx;
 	b->ctx = cli_ctx_new(&co);
 	if (!b->ctx) {
 		LOG_F("unable to create the lws context", NULL);
@@ -1007,8 +1008,14 @@ static int bench_run(struct bench *b)
 	lws_sul_cancel(&b->sul_tick);
 	b->phase = PH_DONE;
 	LOG_I("closed", "open=%" PRIu32, b->open_now);
+	/* On libuv, destroying a context with connections open takes loop
+	 * turns: destroy, let the loop close lws' handles, and destroy again
+	 * to free what is left (lws clears b->ctx once it is all gone). */
 	lws_context_destroy(b->ctx);
-	uv_run(&b->loop, UV_RUN_DEFAULT); /* lws closes its handles */
+	uv_run(&b->loop, UV_RUN_DEFAULT);
+	if (b->ctx)
+		lws_context_destroy(b->ctx);
+	uv_run(&b->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&b->loop);
 	LOG_D("context destroyed", NULL);
 	if (!b->hold && b->rc == 0)

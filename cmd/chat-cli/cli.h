@@ -40,6 +40,7 @@ struct cli_ctx_opts {
 	unsigned int header_pool;   /* handshakes that may be in flight */
 	void *user;                 /* lws_context_user() */
 	void *uv_loop;              /* a uv_loop_t to run on (epoll), or NULL */
+	struct lws_context **pcontext; /* lws clears it once fully destroyed */
 };
 
 /* Create the lws context (no listener) with lws' own log lines turned into

@@ -154,6 +154,7 @@ struct lws_context *cli_ctx_new(const struct cli_ctx_opts *o)
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	/* No extensions: permessage-deflate costs ~100 KB per connection. */
 	info.extensions = NULL;
+	info.pcontext = o->pcontext;
 	if (o->uv_loop) {
 		foreign[0] = o->uv_loop;
 		info.foreign_loops = foreign;

@@ -453,6 +453,7 @@ int main(int argc, char **argv)
 	}
 	foreign[0] = &loop;
 	info.foreign_loops = foreign;
+	info.pcontext = &ctx; /* lws clears it once the context is all gone */
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBUV;
 	info.fd_limit_per_thread = (unsigned)(gw_cfg.max_conns + 256);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && info.fd_limit_per_thread > rl.rlim_cur)
@@ -490,9 +491,13 @@ int main(int argc, char **argv)
 
 	uv_run(&loop, UV_RUN_DEFAULT);
 
+	/* On libuv a context is destroyed over loop turns: destroy, let the
+	 * loop close lws' handles, destroy again for what is left. */
 	lws_context_destroy(ctx);
 	ws_stop();
-	/* lws closes its libuv handles asynchronously: let the loop finish. */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (ctx)
+		lws_context_destroy(ctx);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
 	if (!gw_cfg.standalone)
