@@ -332,8 +332,10 @@ count_in() { grep -c "$2" "$BATS_TEST_TMPDIR/$1.out" || true; }
 	slow=$!
 	wait_for 10 grep -q joined "$BATS_TEST_TMPDIR/slow.out"
 	big=$(printf 'y%.0s' $(seq 1 2000))
+	# (alice keeps at most 16 publishes in flight, so she reads her own
+	# copies as fast as they come and is no slow consumer herself)
 	for i in $(seq 1 10); do
-		yes "$big" | head -n 200 | "$BIN/chat-cli" connect "$GW_URL" --user alice --room s >/dev/null
+		yes "$big" | head -n 200 | "$BIN/chat-cli" connect "$GW_URL" --user alice --room s --window 16 >/dev/null
 		[ "$(metric 'chat_gw_closes_total{reason="slow_consumer"}')" -ge 1 ] && break
 	done
 	[ "$(metric 'chat_gw_closes_total{reason="slow_consumer"}')" -eq 1 ]
