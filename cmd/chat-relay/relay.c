@@ -269,6 +269,20 @@ static void relay_pop_settled(struct relay *r)
 	}
 }
 
+/* Stop writing out. Deliveries not written are not acked: the broker
+ * redelivers them once this connection is gone. No new ones are taken:
+ * nobody is there to hand them to. */
+static void relay_out_stop(struct relay *r)
+{
+	if (r->out_owned && r->out_fd >= 0)
+		close(r->out_fd);
+	r->out_fd = -1;
+	buf_reset(&r->out);
+	r->aa_head = r->aa_count = 0;
+	if (bus_connected(r->bus) && bus_cancel(r->bus) < 0)
+		relay_lost(r);
+}
+
 static void relay_out_closed(struct relay *r, int err)
 {
 	if (r->o->mode == RELAY_CHILD) {
@@ -279,15 +293,7 @@ static void relay_out_closed(struct relay *r, int err)
 		      log_q(strerror(err)));
 		relay_fail(r, EX_IOERR);
 	}
-	if (r->out_owned)
-		close(r->out_fd);
-	r->out_fd = -1;
-	buf_reset(&r->out);
-	/* Deliveries not written are not acked: the broker redelivers them
-	 * once this connection is gone. No new ones: nobody to hand them to. */
-	r->aa_head = r->aa_count = 0;
-	if (bus_connected(r->bus) && bus_cancel(r->bus) < 0)
-		relay_lost(r);
+	relay_out_stop(r);
 }
 
 static void relay_flush(struct relay *r)
@@ -650,14 +656,7 @@ static void relay_reap(struct relay *r)
 	/* What it wrote before exiting is in the pipe now: take it all, but
 	 * do not wait for EOF (a grandchild may hold the pipe open). */
 	relay_read(r, true);
-	if (r->out_fd >= 0) {
-		close(r->out_fd);
-		r->out_fd = -1;
-		buf_reset(&r->out);
-		r->aa_head = r->aa_count = 0;
-	}
-	if (bus_connected(r->bus) && bus_cancel(r->bus) < 0)
-		relay_lost(r);
+	relay_out_stop(r);
 }
 
 static void relay_signals(struct relay *r)
