@@ -34,6 +34,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "file.h"
 #include "clock.h"
 #include "hist.h"
 #include "jwt.h"
@@ -1204,7 +1205,7 @@ int cli_bench_main(int argc, char **argv)
 		goto out;
 	}
 	if (b->secret_file) {
-		b->secret = cli_read_file(b->secret_file, &b->secretlen);
+		b->secret = file_read_small(b->secret_file, 1 << 20, &b->secretlen);
 		if (!b->secret) {
 			LOG_F("unable to read secret file", "file=%s err=%s",
 			      log_q(b->secret_file), log_q(strerror(errno)));

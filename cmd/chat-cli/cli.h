@@ -46,10 +46,6 @@ struct cli_ctx_opts {
 /* Create the lws context (no listener) with lws' own log lines turned into
  * logfmt at debug level. Returns NULL on failure. */
 struct lws_context *cli_ctx_new(const struct cli_ctx_opts *o);
-/* Read a whole small file (a secret or a token) and strip trailing
- * whitespace. Returns a malloc'd string (length in *len) or NULL with
- * errno set. */
-char *cli_read_file(const char *path, size_t *len);
 /* Try a plain TCP connect to host:port (at most a second), to tell why lws
  * could not connect. Returns 0 when it connects, else -1 with the reason
  * (resolver or connect error) in err. */

@@ -32,6 +32,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "file.h"
 #include "jsonl.h"
 #include "line.h"
 #include "log.h"
@@ -1011,7 +1012,7 @@ static int session_main(enum session_mode mode, int argc, char **argv)
 	if (token_file) {
 		size_t n;
 
-		tok = cli_read_file(token_file, &n);
+		tok = file_read_small(token_file, 1 << 20, &n);
 		if (!tok) {
 			LOG_F("unable to read token file", "file=%s err=%s",
 			      log_q(token_file), log_q(strerror(errno)));

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "file.h"
 #include "jwt.h"
 #include "log.h"
 #include "opt.h"
@@ -96,7 +97,7 @@ int cli_token_main(int argc, char **argv)
 					       "--rooms: '%s' is not a JSON array of at most %d strings",
 					       rooms, JWT_ROOMS_MAX);
 	}
-	secret = cli_read_file(secret_file, &secretlen);
+	secret = file_read_small(secret_file, 1 << 20, &secretlen);
 	if (!secret) {
 		LOG_F("unable to read secret file", "file=%s err=%s",
 		      log_q(secret_file), log_q(strerror(errno)));

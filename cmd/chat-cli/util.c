@@ -163,40 +163,6 @@ struct lws_context *cli_ctx_new(const struct cli_ctx_opts *o)
 	return lws_create_context(&info);
 }
 
-char *cli_read_file(const char *path, size_t *len)
-{
-	struct buf b = BUF_INIT(1 << 20);
-	char tmp[4096];
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	while ((n = read(fd, tmp, sizeof(tmp))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			goto out_fail;
-		}
-		if (buf_add(&b, tmp, (size_t)n) < 0)
-			goto out_fail;
-	}
-	close(fd);
-	while (b.len && isspace((unsigned char)b.data[b.len - 1]))
-		b.data[--b.len] = '\0';
-	return buf_detach(&b, len);
-out_fail:
-	{
-		int saved = errno;
-
-		close(fd);
-		buf_release(&b);
-		errno = saved;
-	}
-	return NULL;
-}
-
 int cli_probe(const char *host, int port, char *err, size_t errlen)
 {
 	struct addrinfo hints, *res = NULL;

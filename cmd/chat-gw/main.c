@@ -19,6 +19,7 @@
 
 #include "bus.h"
 #include "clock.h"
+#include "file.h"
 #include "gw.h"
 #include "hub.h"
 #include "listen.h"
@@ -96,35 +97,26 @@ static void lws_log_emit(int level, const char *line)
 		  "detail=%s", log_q(tmp));
 }
 
+/* The HS256 secret: the file whole, trailing white space ignored (as
+ * chat-cli token reads it). */
 static int read_secret(const char *path)
 {
-	unsigned char tmp[4097];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t n;
+	char *s = file_read_small(path, 4096, &n);
 
-	if (fd < 0) {
-		LOG_F("unable to open secret file", "file=%s err=%s", log_q(path),
-		      log_q(strerror(errno)));
+	if (!s) {
+		LOG_F(errno == ENOBUFS ? "unable to read secret file" : "unable to open secret file",
+		      "file=%s err=%s", log_q(path),
+		      log_q(errno == ENOBUFS ? "longer than 4096 bytes" : strerror(errno)));
 		return -1;
 	}
-	n = read(fd, tmp, sizeof(tmp));
-	close(fd);
-	if (n < 0 || n == (ssize_t)sizeof(tmp)) {
-		LOG_F("unable to read secret file", "file=%s err=%s", log_q(path),
-		      log_q(n < 0 ? strerror(errno) : "longer than 4096 bytes"));
-		return -1;
-	}
-	while (n > 0 && (tmp[n - 1] == '\n' || tmp[n - 1] == '\r'))
-		n--;
 	if (n == 0) {
 		LOG_F("secret file is empty", "file=%s", log_q(path));
+		free(s);
 		return -1;
 	}
-	gw_cfg.secret = malloc((size_t)n);
-	if (!gw_cfg.secret)
-		return -1;
-	memcpy(gw_cfg.secret, tmp, (size_t)n);
-	gw_cfg.secretlen = (size_t)n;
+	gw_cfg.secret = (unsigned char *)s;
+	gw_cfg.secretlen = n;
 	return 0;
 }
 

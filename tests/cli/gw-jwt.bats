@@ -87,3 +87,12 @@ token() {
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | frames_of ack | wc -l)" -eq 1 ]
 }
+
+@test "chat-gw and chat-cli token read the secret file alike (trailing white space)" {
+	stop_gw
+	printf 'spaced-secret \t \n' >"$SECRET"
+	start_gw --standalone --auth jwt --jwt-secret-file "$SECRET"
+	tok=$(token --sub alice)
+	run --separate-stderr $PROBE "$GW_URL?token=$tok" text:'{"type":"join","room":"r"}' recvuntil:joined
+	[ "$status" -eq 0 ]
+}
