@@ -81,6 +81,18 @@ frames_of() {
 	jq -c --arg t "$1" 'select(.type == $t)'
 }
 
+# rabbitmq_up / rabbitmq_down: a private RabbitMQ for the whole file
+# (scripts/rabbitmq, in BATS_FILE_TMPDIR); exports RMQ_DIR and CHAT_AMQP_URL.
+rabbitmq_up() {
+	export RMQ_DIR="$BATS_FILE_TMPDIR/rabbitmq"
+	CHAT_AMQP_URL=$("$TOP/scripts/rabbitmq" start "$RMQ_DIR") || return 1
+	export CHAT_AMQP_URL
+}
+
+rabbitmq_down() {
+	"$TOP/scripts/rabbitmq" stop "$RMQ_DIR"
+}
+
 # probe_at URL USER ACTIONS...: the raw client against another gateway.
 probe_at() {
 	local url=$1 user=$2

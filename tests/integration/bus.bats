@@ -8,13 +8,11 @@ bats_require_minimum_version 1.5.0
 load ../helper
 
 setup_file() {
-	export RMQ_DIR="$BATS_FILE_TMPDIR/rabbitmq"
-	CHAT_AMQP_URL=$("$TOP/scripts/rabbitmq" start "$RMQ_DIR") || return 1
-	export CHAT_AMQP_URL
+	rabbitmq_up
 }
 
 teardown_file() {
-	"$TOP/scripts/rabbitmq" stop "$RMQ_DIR"
+	rabbitmq_down
 }
 
 setup() {

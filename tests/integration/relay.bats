@@ -5,18 +5,15 @@
 # Every wait is for a condition, bounded; each test has its own queues.
 
 bats_require_minimum_version 1.5.0
+load ../helper
 
 setup_file() {
-	ROOT=${ROOT:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
-	export ROOT
-	export BIN=${BIN:-$ROOT/bin}
-	export RMQ_DIR="$BATS_FILE_TMPDIR/rabbitmq"
-	CHAT_AMQP_URL=$("$ROOT/scripts/rabbitmq" start "$RMQ_DIR") || return 1
-	export CHAT_AMQP_URL
+	export ROOT=$TOP BIN
+	rabbitmq_up
 }
 
 teardown_file() {
-	"$ROOT/scripts/rabbitmq" stop "$RMQ_DIR"
+	rabbitmq_down
 }
 
 setup() {
