@@ -327,7 +327,7 @@ static bool bench_write_publish(struct bench *b, struct bpub *p)
 static void bench_message(struct bench *b, struct bconn *c, const char *p,
 			  size_t len, struct skim_field *top)
 {
-	struct skim_field body[1] = { { "t", NULL, 0 } };
+	struct skim_field body[1] = { { .name = "t" } };
 	int64_t seq, t, now;
 	struct broom *r = &b->rooms[c->room];
 
@@ -428,8 +428,8 @@ static void bench_frame(struct bench *b, struct bconn *c, const char *p,
 			size_t len)
 {
 	struct skim_field top[4] = {
-		{ "type", NULL, 0 }, { "seq", NULL, 0 }, { "body", NULL, 0 },
-		{ "ref", NULL, 0 },
+		{ .name = "type" }, { .name = "seq" }, { .name = "body" },
+		{ .name = "ref" },
 	};
 	char type[16];
 
