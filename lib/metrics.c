@@ -3,8 +3,11 @@
  */
 #include "metrics.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct metric *metric_head, *metric_tail;
 
@@ -80,4 +83,49 @@ int metrics_render(struct buf *out)
 		}
 	}
 	return r ? -1 : 0;
+}
+
+int metrics_write_file(const char *path)
+{
+	struct buf b = BUF_INIT(0), tmp = BUF_INIT(0);
+	int fd = -1, saved;
+	size_t off = 0;
+
+	if (metrics_render(&b) < 0 ||
+	    buf_addf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
+		goto fail;
+	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		goto fail;
+	while (off < b.len) {
+		ssize_t n = write(fd, b.data + off, b.len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto fail_unlink;
+		off += (size_t)n;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail_unlink;
+	}
+	fd = -1;
+	if (rename(tmp.data, path) < 0)
+		goto fail_unlink;
+	buf_release(&b);
+	buf_release(&tmp);
+	return 0;
+fail_unlink:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp.data);
+	errno = saved;
+fail:
+	saved = errno;
+	buf_release(&b);
+	buf_release(&tmp);
+	errno = saved ? saved : ENOMEM;
+	return -1;
 }

@@ -37,5 +37,10 @@ struct metric *metric_register(struct metric *m);
 void metric_observe(struct metric *m, double v);
 /* Append the whole registry in the Prometheus text format. Returns 0/-1. */
 int metrics_render(struct buf *out);
+/* Write the whole registry to path atomically (a temporary file in the same
+ * directory, renamed over path), the node_exporter textfile-collector
+ * convention, so a reader never sees half a file. Returns 0, or -1 with
+ * errno set. */
+int metrics_write_file(const char *path);
 
 #endif

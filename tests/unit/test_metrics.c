@@ -3,7 +3,12 @@
  * labels, cumulative histogram buckets with inclusive upper bounds, and a
  * full output buffer reported as failure.
  */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "file.h"
 
 #include "metrics.h"
 #include "testhelp.h"
@@ -90,6 +95,23 @@ int main(void)
 	TEST("every line ends with a newline", out.len && t[out.len - 1] == '\n' &&
 	     !strstr(t, "\n\n"));
 	TEST("a full buffer makes render fail", metrics_render(&small) == -1);
+	{
+		char dir[] = "/tmp/test_metrics.XXXXXX", path[64], *got;
+		size_t n;
+
+		TEST("a temporary directory", mkdtemp(dir) != NULL);
+		snprintf(path, sizeof(path), "%s/chat.prom", dir);
+		TEST("write the registry to a file", metrics_write_file(path) == 0);
+		got = file_read_small(path, 1 << 20, &n); /* (less the last newline) */
+		TEST("the file holds what render gives", got && n == out.len - 1 &&
+		     !memcmp(got, out.data, n));
+		free(got);
+		TEST("no temporary file is left behind", rmdir(dir) < 0 && unlink(path) == 0 &&
+		     rmdir(dir) == 0);
+		snprintf(path, sizeof(path), "/nonexistent-dir/chat.prom");
+		TEST("an unwritable place fails with errno", metrics_write_file(path) < 0 &&
+		     errno == ENOENT);
+	}
 	buf_release(&out);
 	buf_release(&small);
 	return TEST_DONE();
