@@ -19,6 +19,7 @@ void buf_init(struct buf *b, size_t max)
 	b->len = 0;
 	b->cap = 0;
 	b->max = max;
+	b->err = 0;
 }
 
 void buf_release(struct buf *b)
@@ -28,19 +29,24 @@ void buf_release(struct buf *b)
 	buf_init(b, b->max);
 }
 
+/* Record a failure (the first one sticks) and report it. */
+static int buf_fail(struct buf *b, int e)
+{
+	if (!b->err)
+		b->err = e;
+	errno = e;
+	return -1;
+}
+
 int buf_grow(struct buf *b, size_t n)
 {
 	size_t want, ncap;
 	char *p;
 
-	if (b->max && (n > b->max || b->len > b->max - n)) {
-		errno = ENOBUFS;
-		return -1;
-	}
-	if (n > SIZE_MAX - 1 - b->len) {
-		errno = ENOMEM;
-		return -1;
-	}
+	if (b->max && (n > b->max || b->len > b->max - n))
+		return buf_fail(b, ENOBUFS);
+	if (n > SIZE_MAX - 1 - b->len)
+		return buf_fail(b, ENOMEM);
 	want = b->len + n + 1;
 	if (want <= b->cap)
 		return 0;
@@ -50,10 +56,8 @@ int buf_grow(struct buf *b, size_t n)
 	if (b->max && ncap > b->max + 1)
 		ncap = b->max + 1;
 	p = b->cap ? realloc(b->data, ncap) : malloc(ncap);
-	if (!p) {
-		errno = ENOMEM;
-		return -1;
-	}
+	if (!p)
+		return buf_fail(b, ENOMEM);
 	if (!b->cap)
 		p[0] = '\0';
 	b->data = p;
@@ -86,7 +90,7 @@ int buf_vaddf(struct buf *b, const char *fmt, va_list ap)
 	n = vsnprintf(NULL, 0, fmt, cp);
 	va_end(cp);
 	if (n < 0)
-		return -1;
+		return buf_fail(b, EINVAL);
 	if (buf_grow(b, (size_t)n) < 0)
 		return -1;
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
@@ -119,6 +123,7 @@ void buf_consume(struct buf *b, size_t n)
 void buf_reset(struct buf *b)
 {
 	b->len = 0;
+	b->err = 0;
 	if (b->cap)
 		b->data[0] = '\0';
 }

@@ -237,3 +237,234 @@ bool skim_str_is(const struct skim_field *f, const char *s)
 	return f->v && f->vlen == n + 2 && f->v[0] == '"' &&
 	       !memcmp(f->v + 1, s, n) && f->v[n + 1] == '"';
 }
+
+int skim_array_next(const char *p, size_t len, size_t *pos, const char **v,
+		    size_t *vlen)
+{
+	const char *end = p + len, *q = p + *pos, *e;
+
+	if (*pos == 0) {
+		q = skim_ws(p, end);
+		if (q >= end || *q != '[')
+			return -1;
+		q = skim_ws(q + 1, end);
+		if (q < end && *q == ']') {
+			*pos = (size_t)(q + 1 - p);
+			return 0;
+		}
+	} else {
+		q = skim_ws(q, end);
+		if (q < end && *q == ']')
+			return 0;
+		if (q >= end || *q != ',')
+			return -1;
+		q = skim_ws(q + 1, end);
+	}
+	e = skim_value(q, end);
+	if (!e || e == q)
+		return -1;
+	*v = q;
+	*vlen = (size_t)(e - q);
+	*pos = (size_t)(e - p);
+	return 1;
+}
+
+/* ---- validation ---- */
+
+/* One UTF-8 sequence at p (p < end, *p >= 0x80): its length, or 0 when it
+ * is not a valid, shortest-form encoding of a scalar value. */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+	unsigned c = p[0];
+	size_t n, i;
+	unsigned cp;
+
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if ((size_t)(end - p) < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+static bool is_hex(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* p at '"': past the closing quote of a valid string, or NULL. */
+static const unsigned char *valid_string(const unsigned char *p, const unsigned char *end)
+{
+	for (p++; p < end;) {
+		unsigned char c = *p;
+
+		if (c == '"')
+			return p + 1;
+		if (c < 0x20)
+			return NULL;
+		if (c == '\\') {
+			if (p + 1 >= end)
+				return NULL;
+			switch (p[1]) {
+			case '"': case '\\': case '/': case 'b': case 'f':
+			case 'n': case 'r': case 't':
+				p += 2;
+				break;
+			case 'u':
+				if (end - p < 6 || !is_hex(p[2]) || !is_hex(p[3]) ||
+				    !is_hex(p[4]) || !is_hex(p[5]))
+					return NULL;
+				p += 6;
+				break;
+			default:
+				return NULL;
+			}
+			continue;
+		}
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		{
+			size_t n = utf8_seq(p, end);
+
+			if (!n)
+				return NULL;
+			p += n;
+		}
+	}
+	return NULL;
+}
+
+static bool is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static const unsigned char *valid_number(const unsigned char *p, const unsigned char *end)
+{
+	if (p < end && *p == '-')
+		p++;
+	if (p >= end)
+		return NULL;
+	if (*p == '0') {
+		p++;
+	} else if (*p >= '1' && *p <= '9') {
+		while (p < end && is_digit(*p))
+			p++;
+	} else {
+		return NULL;
+	}
+	if (p < end && *p == '.') {
+		p++;
+		if (p >= end || !is_digit(*p))
+			return NULL;
+		while (p < end && is_digit(*p))
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || !is_digit(*p))
+			return NULL;
+		while (p < end && is_digit(*p))
+			p++;
+	}
+	return p;
+}
+
+static const unsigned char *valid_ws(const unsigned char *p, const unsigned char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+static const unsigned char *valid_value(const unsigned char *p, const unsigned char *end,
+					int depth);
+
+/* p at '{' or '[': past its closing bracket, or NULL. */
+static const unsigned char *valid_container(const unsigned char *p,
+					    const unsigned char *end, int depth)
+{
+	bool object = *p == '{';
+	unsigned char close = object ? '}' : ']';
+
+	if (depth >= SKIM_DEPTH_MAX)
+		return NULL;
+	p = valid_ws(p + 1, end);
+	if (p < end && *p == close)
+		return p + 1;
+	for (;;) {
+		if (object) {
+			if (p >= end || *p != '"' || !(p = valid_string(p, end)))
+				return NULL;
+			p = valid_ws(p, end);
+			if (p >= end || *p != ':')
+				return NULL;
+			p = valid_ws(p + 1, end);
+		}
+		p = valid_value(p, end, depth + 1);
+		if (!p)
+			return NULL;
+		p = valid_ws(p, end);
+		if (p < end && *p == ',') {
+			p = valid_ws(p + 1, end);
+			continue;
+		}
+		if (p < end && *p == close)
+			return p + 1;
+		return NULL;
+	}
+}
+
+static const unsigned char *valid_literal(const unsigned char *p, const unsigned char *end,
+					  const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(end - p) < n || memcmp(p, lit, n))
+		return NULL;
+	return p + n;
+}
+
+static const unsigned char *valid_value(const unsigned char *p, const unsigned char *end,
+					int depth)
+{
+	if (p >= end)
+		return NULL;
+	switch (*p) {
+	case '{': case '[': return valid_container(p, end, depth);
+	case '"': return valid_string(p, end);
+	case 't': return valid_literal(p, end, "true");
+	case 'f': return valid_literal(p, end, "false");
+	case 'n': return valid_literal(p, end, "null");
+	default: return valid_number(p, end);
+	}
+}
+
+bool skim_valid(const char *p, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)p, *end = s + len;
+
+	s = valid_value(valid_ws(s, end), end, 0);
+	return s && valid_ws(s, end) == end;
+}

@@ -30,6 +30,17 @@ int skim_object(const char *p, size_t len, struct skim_field *f, int nf);
 bool skim_int(const struct skim_field *f, int64_t *out);
 /* Whether the value is the JSON string s (without escapes). */
 bool skim_str_is(const struct skim_field *f, const char *s);
+/* The elements of the array in p[0..len), one per call: start with
+ * *pos = 0. Returns 1 with *v, *vlen set to the next element's span, 0 at
+ * the end of the array, -1 when p is not an array. */
+int skim_array_next(const char *p, size_t len, size_t *pos, const char **v,
+		    size_t *vlen);
+/* Whether p[0..len) is exactly one JSON value (RFC 8259, surrounding white
+ * space allowed) in valid UTF-8, nested at most SKIM_DEPTH_MAX deep: the
+ * check a text must pass before it is sent to a client as it came. */
+bool skim_valid(const char *p, size_t len);
+#define SKIM_DEPTH_MAX 2048
+
 /* Copy the object in p[0..len) to out without the top-level members whose
  * names are in drop (ndrop of them), other bytes unchanged. Returns how
  * many members were dropped, or -1 when p is not an object or out is full

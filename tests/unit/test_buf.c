@@ -83,10 +83,13 @@ int main(void)
 	TEST("buf_addf past max: ENOBUFS", buf_addf(&m, "%d", 7) == -1 && errno == ENOBUFS);
 	TEST("unchanged after the failed addf", m.len == 8 && !strcmp(m.data, "12345678"));
 	TEST("adding 0 bytes at max is fine", buf_add(&m, "", 0) == 0 && m.len == 8);
+	TEST("the first failure sticks in err", m.err == ENOBUFS);
 	buf_consume(&m, 3);
 	TEST("room again after consume", buf_adds(&m, "abc") == 0 &&
 	     !strcmp(m.data, "45678abc"));
+	TEST("err stays after a later add succeeds", m.err == ENOBUFS);
 	buf_reset(&m);
+	TEST("reset clears err", m.err == 0);
 	errno = 0;
 	TEST("buf_grow over max on an empty buffer: ENOBUFS",
 	     buf_grow(&m, 9) == -1 && errno == ENOBUFS && m.len == 0);

@@ -3,6 +3,7 @@
  * chat-relay: finding members (value and whole-member spans), integers and
  * strings, and copying an object without some of its members byte for byte.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "buf.h"
@@ -70,5 +71,67 @@ int main(void)
 	     skim_without(line, strlen(line), bus, 3, &small) == -1 &&
 	     !strcmp(small.data, "ab"));
 	buf_release(&small);
+
+	{
+		const char *arr = " [ {\"seq\":1}, \"x,]\" ,[2,3] ]";
+		const char *v;
+		size_t vlen, pos = 0;
+
+		TEST("array: first element", skim_array_next(arr, strlen(arr), &pos, &v, &vlen) == 1 &&
+		     span_is(v, vlen, "{\"seq\":1}"));
+		TEST("array: a string with a comma and bracket",
+		     skim_array_next(arr, strlen(arr), &pos, &v, &vlen) == 1 &&
+		     span_is(v, vlen, "\"x,]\""));
+		TEST("array: a nested array", skim_array_next(arr, strlen(arr), &pos, &v, &vlen) == 1 &&
+		     span_is(v, vlen, "[2,3]"));
+		TEST("array: then the end", skim_array_next(arr, strlen(arr), &pos, &v, &vlen) == 0);
+		pos = 0;
+		TEST("array: empty", skim_array_next("[ ]", 3, &pos, &v, &vlen) == 0);
+		pos = 0;
+		TEST("array: not an array", skim_array_next("{}", 2, &pos, &v, &vlen) == -1);
+		pos = 0;
+		TEST("array: a missing comma", skim_array_next("[1 2]", 5, &pos, &v, &vlen) == 1 &&
+		     skim_array_next("[1 2]", 5, &pos, &v, &vlen) == -1);
+	}
+
+	{
+		static const char *const good[] = {
+			"{}", "[]", "0", "-0.5e+10", "\"\"", "true", " null ",
+			"{\"a\":[1,{\"b\":\"\\u00e9\\n\\\"\"}],\"c\":false}",
+			"\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\"",
+			"\"\\u0000\"", "[1e5,2E-3,0.0]",
+		};
+		static const char *const bad[] = {
+			"", " ", "{", "[1,]", "{\"a\":}", "{\"a\" 1}", "{a:1}", "01", "1.",
+			"-", ".5", "1e", "+1", "tru", "nul", "\"\\x\"", "\"\\u12g4\"",
+			"\"a\nb\"", "\"\xc3\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"",
+			"\"\xf4\x90\x80\x80\"", "\"\xff\"", "1 2", "{} {}", "[1]]",
+			"\"unterminated",
+		};
+		char deep[2 * SKIM_DEPTH_MAX + 8];
+		size_t i;
+		bool ok = true;
+
+		for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+			if (!skim_valid(good[i], strlen(good[i]))) {
+				printf("# refused: %s\n", good[i]);
+				ok = false;
+			}
+		TEST("valid JSON texts are accepted", ok);
+		ok = true;
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			if (skim_valid(bad[i], strlen(bad[i]))) {
+				printf("# accepted: %s\n", bad[i]);
+				ok = false;
+			}
+		TEST("invalid JSON or UTF-8 is refused", ok);
+		TEST("an embedded NUL byte is refused", !skim_valid("\"a\0b\"", 5));
+		memset(deep, '[', SKIM_DEPTH_MAX);
+		memset(deep + SKIM_DEPTH_MAX, ']', SKIM_DEPTH_MAX);
+		TEST("nesting at the bound is accepted", skim_valid(deep, 2 * SKIM_DEPTH_MAX));
+		memset(deep, '[', SKIM_DEPTH_MAX + 1);
+		memset(deep + SKIM_DEPTH_MAX + 1, ']', SKIM_DEPTH_MAX + 1);
+		TEST("nesting past the bound is refused", !skim_valid(deep, 2 * SKIM_DEPTH_MAX + 2));
+	}
 	return TEST_DONE();
 }
