@@ -8,6 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+#include "skim.h"
+
+/* Members a relay may leave in a line that a client must not see. */
+static const char *const bus_members[] = {
+	"route", "node", "tag", "confirm", "conn", "expire", "rpc",
+};
+#define NBUS_MEMBERS ((int)(sizeof(bus_members) / sizeof(bus_members[0])))
+
 struct frame *frame_new(const char *payload, size_t n)
 {
 	struct frame *f;
@@ -50,4 +59,32 @@ void frame_unref(struct frame *f)
 {
 	if (f && --f->refs == 0)
 		free(f);
+}
+
+struct frame *frame_from_bus(const char *line, size_t n, uint64_t seq)
+{
+	struct skim_field f[NBUS_MEMBERS];
+	struct buf b = BUF_INIT(0);
+	struct frame *fr;
+	int i, found = 0;
+
+	for (i = 0; i < NBUS_MEMBERS; i++)
+		f[i].name = bus_members[i];
+	if (skim_object(line, n, f, NBUS_MEMBERS) < 0)
+		return NULL;
+	for (i = 0; i < NBUS_MEMBERS; i++)
+		found += f[i].v != NULL;
+	if (!found) {
+		fr = frame_new(line, n); /* the usual case: as it came */
+	} else {
+		if (skim_without(line, n, bus_members, NBUS_MEMBERS, &b) < 0 || b.err) {
+			buf_release(&b);
+			return NULL;
+		}
+		fr = frame_new(b.data, b.len);
+		buf_release(&b);
+	}
+	if (fr)
+		fr->seq = seq;
+	return fr;
 }

@@ -21,6 +21,12 @@ struct frame {
 
 /* A text frame carrying payload (n bytes). NULL when out of memory. */
 struct frame *frame_new(const char *payload, size_t n);
+/* A text frame of a line from the bus (an object, n bytes, checked valid
+ * by the caller) with seq: the line as it came, or, when it carries bus
+ * members (route, node, tag, confirm, conn, expire, rpc), the line without
+ * them, every other byte kept. NULL when it is not an object or out of
+ * memory. */
+struct frame *frame_from_bus(const char *line, size_t n, uint64_t seq);
 static inline struct frame *frame_ref(struct frame *f) { f->refs++; return f; }
 void frame_unref(struct frame *f);
 static inline const char *frame_payload(const struct frame *f)

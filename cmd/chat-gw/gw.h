@@ -40,6 +40,8 @@ struct gw_config {
 	uint64_t bus_timeout_ms;   /* --bus-timeout: wait for confirm or answer */
 	uint64_t max_pending;      /* --max-pending: publishes and queries in flight */
 	uint64_t presence_batch_ms;/* --presence-batch: presence changes go out every */
+	uint64_t room_hold;        /* --room-hold: frames a catching-up room holds */
+	uint64_t ingest_shards;    /* --ingest-shards: ingest queues (routes ingest.K) */
 };
 
 /* Every metric chat-gw exports on /metrics. */
@@ -80,6 +82,9 @@ struct gw_metrics {
 	struct metric pending;        /* gauge: publishes and queries in flight */
 	struct metric bus_dups;       /* sequenced messages seen twice, dropped */
 	struct metric room_recoveries;/* rooms caught up after a gap or reconnect */
+	struct metric room_hold_full; /* recoveries given up: --room-hold reached */
+	struct metric bus_stale;      /* answers for another room or process, dropped */
+	struct metric internal_closes;/* closes 1011: a frame could not be queued */
 };
 
 extern struct gw_config gw_cfg;

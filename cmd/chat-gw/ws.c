@@ -32,6 +32,7 @@
 
 #include "clock.h"
 #include "gw.h"
+#include "http.h"
 #include "hub.h"
 #include "listen.h"
 #include "log.h"
@@ -43,7 +44,8 @@
 static unsigned char *wbuf;   /* shared write buffer, LWS_PRE + capacity */
 static size_t wcap;           /* its capacity after LWS_PRE */
 bool ws_stopping;             /* SIGTERM: refuse new connections */
-static struct conn *dirty;    /* connections with frames to write */
+static LIST_HEAD(, conn) dirty = LIST_HEAD_INITIALIZER(dirty);
+			      /* connections with frames to write */
 static uv_prepare_t flusher;  /* writes them before the loop waits */
 static uv_timer_t flush_timer;/* bounds how long a flush may wait */
 static int64_t defer_since;   /* first turn the flush waited, 0: none */
@@ -54,13 +56,7 @@ static void dirty_remove(struct conn *c)
 {
 	if (!c->dirty)
 		return;
-	if (c->dprev)
-		c->dprev->dnext = c->dnext;
-	else
-		dirty = c->dnext;
-	if (c->dnext)
-		c->dnext->dprev = c->dprev;
-	c->dprev = c->dnext = NULL;
+	LIST_REMOVE(c, dirty_entry);
 	c->dirty = false;
 }
 
@@ -69,11 +65,7 @@ static void ws_wake(struct conn *c)
 	if (!c->wsi || c->dirty)
 		return;
 	c->dirty = true;
-	c->dprev = NULL;
-	c->dnext = dirty;
-	if (dirty)
-		dirty->dprev = c;
-	dirty = c;
+	LIST_INSERT_HEAD(&dirty, c, dirty_entry);
 }
 
 static void ws_kill(struct conn *c)
@@ -88,8 +80,8 @@ static void ws_kill(struct conn *c)
 
 void ws_setup(void)
 {
-	hub.wake = ws_wake;
-	hub.kill = ws_kill;
+	conn_hooks.wake = ws_wake;
+	conn_hooks.kill = ws_kill;
 }
 
 static int ws_wbuf_reserve(size_t n)
@@ -207,7 +199,7 @@ static void ws_flush(uv_prepare_t *h)
 {
 	struct conn *c;
 
-	if (!dirty)
+	if (LIST_EMPTY(&dirty))
 		return;
 	if (input_ready(h->loop)) {
 		int64_t now = clock_mono_us();
@@ -221,7 +213,7 @@ static void ws_flush(uv_prepare_t *h)
 	}
 	defer_since = 0;
 	uv_timer_stop(&flush_timer);
-	while ((c = dirty)) {
+	while ((c = LIST_FIRST(&dirty))) {
 		dirty_remove(c);
 		if (!c->wsi || !c->established)
 			continue;
@@ -313,20 +305,34 @@ static int ws_auth(struct lws *wsi, struct conn *c, const char **why)
 	return c->user ? 0 : 500;
 }
 
+static const char *ws_status_text(int status)
+{
+	switch (status) {
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+/* Refuse an upgrade request with an HTTP status and a one-line reason.
+ * The response is written whole here, as HTTP/1.1: libwebsockets writes
+ * the status line of a refused upgrade as HTTP/1.0, which common clients
+ * (Python's websockets) report as an invalid response instead of the
+ * status. */
 static int ws_refuse(struct lws *wsi, int status, const char *why)
 {
-	char body[160];
-	int n = snprintf(body, sizeof(body), "%s\n", why);
-	unsigned char hdr[LWS_PRE + 512], *p = hdr + LWS_PRE, *end = hdr + sizeof(hdr);
+	char resp[LWS_PRE + 512];
+	int n = snprintf(resp + LWS_PRE, sizeof(resp) - LWS_PRE,
+			 "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n"
+			 "Cache-Control: no-store\r\n\r\n%s\n",
+			 status, ws_status_text(status), strlen(why) + 1, why);
 
-	if (lws_add_http_common_headers(wsi, (unsigned)status, "text/plain",
-					(lws_filepos_t)n, &p, end) ||
-	    lws_finalize_http_header(wsi, &p, end))
+	if (n < 0 || (size_t)n >= sizeof(resp) - LWS_PRE)
 		return -1;
-	if (lws_write(wsi, hdr + LWS_PRE, (size_t)(p - (hdr + LWS_PRE)),
-		      LWS_WRITE_HTTP_HEADERS) < 0)
-		return -1;
-	lws_write(wsi, (unsigned char *)body, (size_t)n, LWS_WRITE_HTTP_FINAL);
+	lws_write(wsi, (unsigned char *)resp + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_FINAL);
 	return -1;
 }
 
@@ -388,7 +394,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
-		return http_serve(wsi, in);
+		return http_serve(wsi, in, ws_stopping);
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		if (ws_stopping) {
@@ -448,12 +454,4 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		break;
 	}
 	return 0;
-}
-
-void ws_close_all(uint16_t code, const char *reason)
-{
-	struct conn *c;
-
-	for (c = hub.conns; c; c = c->next)
-		conn_close(c, code, reason);
 }

@@ -1,6 +1,8 @@
-/* gwmetrics: the declaration of every metric chat-gw exports (see gw.h). */
+/* gw: chat-gw's configuration and the declaration of every metric it
+ * exports (see gw.h). */
 #include "gw.h"
 
+struct gw_config gw_cfg;
 struct gw_metrics gw_m;
 
 static const double ack_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
@@ -40,6 +42,7 @@ void gw_metrics_init(void)
 	reg(&gw_m.slow, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"slow_consumer\"");
 	reg(&gw_m.too_big, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"too_big\"");
 	reg(&gw_m.binary, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"binary\"");
+	reg(&gw_m.internal_closes, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"internal\"");
 	reg(&gw_m.expired, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"token_expired\"");
 	reg(&gw_m.client_closes, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"client\"");
 	reg(&gw_m.shutdown_closes, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"shutdown\"");
@@ -59,5 +62,7 @@ void gw_metrics_init(void)
 	reg(&gw_m.bus_nacks, METRIC_COUNTER, "chat_gw_bus_nacks_total", "Publishes the broker refused.", NULL);
 	reg(&gw_m.bus_dups, METRIC_COUNTER, "chat_gw_bus_duplicates_total", "Sequenced messages delivered by the bus twice, dropped.", NULL);
 	reg(&gw_m.room_recoveries, METRIC_COUNTER, "chat_gw_room_recoveries_total", "Rooms caught up from the sequencer after a gap or a reconnect.", NULL);
+	reg(&gw_m.room_hold_full, METRIC_COUNTER, "chat_gw_room_hold_full_total", "Room recoveries given up because the room held --room-hold live messages.", NULL);
+	reg(&gw_m.bus_stale, METRIC_COUNTER, "chat_gw_bus_stale_answers_total", "Answers dropped because their room is not the question's.", NULL);
 	reg(&gw_m.pending, METRIC_GAUGE, "chat_gw_bus_pending", "Publishes and queries waiting for the bus.", NULL);
 }
