@@ -61,29 +61,41 @@ void frame_unref(struct frame *f)
 		free(f);
 }
 
-struct frame *frame_from_bus(const char *line, size_t n, uint64_t seq)
+int frame_bus_clean(const char *line, size_t n, struct buf *out)
 {
 	struct skim_field f[NBUS_MEMBERS];
-	struct buf b = BUF_INIT(0);
-	struct frame *fr;
 	int i, found = 0;
 
 	for (i = 0; i < NBUS_MEMBERS; i++)
 		f[i].name = bus_members[i];
 	if (skim_object(line, n, f, NBUS_MEMBERS) < 0)
-		return NULL;
+		return -1;
 	for (i = 0; i < NBUS_MEMBERS; i++)
 		found += f[i].v != NULL;
-	if (!found) {
+	if (!found)
+		return 0;
+	if (skim_without(line, n, bus_members, NBUS_MEMBERS, out) < 0 || out->err)
+		return -1;
+	return 1;
+}
+
+struct frame *frame_from_bus(const char *line, size_t n, uint64_t seq)
+{
+	struct buf b = BUF_INIT(0);
+	struct frame *fr;
+
+	switch (frame_bus_clean(line, n, &b)) {
+	case 0:
 		fr = frame_new(line, n); /* the usual case: as it came */
-	} else {
-		if (skim_without(line, n, bus_members, NBUS_MEMBERS, &b) < 0 || b.err) {
-			buf_release(&b);
-			return NULL;
-		}
+		break;
+	case 1:
 		fr = frame_new(b.data, b.len);
-		buf_release(&b);
+		break;
+	default:
+		fr = NULL;
+		break;
 	}
+	buf_release(&b);
 	if (fr)
 		fr->seq = seq;
 	return fr;

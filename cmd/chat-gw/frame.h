@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 struct frame {
 	uint32_t refs;         /* holders */
 	uint32_t len;          /* bytes in data: header plus payload */
@@ -21,6 +23,11 @@ struct frame {
 
 /* A text frame carrying payload (n bytes). NULL when out of memory. */
 struct frame *frame_new(const char *payload, size_t n);
+/* When the object line (n bytes) carries bus members (route, node, tag,
+ * confirm, conn, expire, rpc), write it without them to out and return 1;
+ * return 0 when it carries none (use it as it is), -1 when it is not an
+ * object or out is full. */
+int frame_bus_clean(const char *line, size_t n, struct buf *out);
 /* A text frame of a line from the bus (an object, n bytes, checked valid
  * by the caller) with seq: the line as it came, or, when it carries bus
  * members (route, node, tag, confirm, conn, expire, rpc), the line without

@@ -276,6 +276,21 @@ out:
 	query_free(&u->qs, p);
 }
 
+/* Sort frames by seq, keeping the order of equal ones (insertion: a
+ * member holds at most --send-queue). */
+static void sort_by_seq(struct frame **f, uint32_t n)
+{
+	uint32_t i, j;
+
+	for (i = 1; i < n; i++) {
+		struct frame *x = f[i];
+
+		for (j = i; j > 0 && f[j - 1]->seq > x->seq; j--)
+			f[j] = f[j - 1];
+		f[j] = x;
+	}
+}
+
 /* The answer to a join's recover: joined, the missed messages flagged
  * recovered, then what arrived live meanwhile and is newer. */
 static void answer_recover(struct upstream *u, struct conn *c, struct query *p,
@@ -286,7 +301,7 @@ static void answer_recover(struct upstream *u, struct conn *c, struct query *p,
 	struct member *m = r ? member_of(c, r) : NULL;
 	struct skim_field g[2] = { { .name = "from" }, { .name = "to" } };
 	struct skim_field s[1] = { { .name = "seq" } };
-	struct buf b = BUF_INIT(0);
+	struct buf b = BUF_INIT(0), clean = BUF_INIT(0);
 	uint64_t last = 0, maxseq = 0, from = 0, to = 0;
 	int64_t v;
 	const char *e;
@@ -307,25 +322,80 @@ static void answer_recover(struct upstream *u, struct conn *c, struct query *p,
 	}
 	render_joined(&b, r->name, p->ref, r->seq, from, to);
 	if (conn_send_buf(c, &b) != CONN_QUEUED)
-		return;
+		goto out;
 	while (msgs->v && skim_array_next(msgs->v, msgs->vlen, &pos, &e, &elen) == 1) {
 		if (skim_object(e, elen, s, 1) < 0)
 			continue;
 		if (skim_int(&s[0], &v) && v > 0 && (uint64_t)v > maxseq)
 			maxseq = (uint64_t)v;
-		render_recovered(&b, e, elen);
+		if (frame_bus_clean(e, elen, &clean) == 1)
+			render_recovered(&b, clean.data, clean.len);
+		else
+			render_recovered(&b, e, elen);
+		buf_reset(&clean);
 		if (conn_send_buf(c, &b) != CONN_QUEUED)
-			return;
+			goto out;
 	}
 	/* Then what arrived live meanwhile, minus what recovery already sent
-	 * (or, with nothing to recover, what came before the joined seq). */
+	 * (or, with nothing to recover, what came before the joined seq):
+	 * events as they came, then messages in seq order, each once (before
+	 * the room knew its seq, they went out as the bus handed them). */
 	if (maxseq == 0)
 		maxseq = last;
 	m->recovering = false;
 	for (i = 0; i < m->nheld; i++)
-		if (m->held[i]->seq == 0 || m->held[i]->seq > maxseq)
+		if (m->held[i]->seq == 0)
 			conn_push(c, m->held[i]);
+	sort_by_seq(m->held, m->nheld);
+	for (i = 0; i < m->nheld; i++) {
+		if (m->held[i]->seq > maxseq) {
+			maxseq = m->held[i]->seq;
+			conn_push(c, m->held[i]);
+		}
+	}
 	member_unhold(m);
+out:
+	buf_release(&clean);
+}
+
+/* A history answer: its messages as they came, unless one carries bus
+ * members (then each without them). */
+static void answer_history(struct conn *c, const struct query *p,
+			   const struct skim_field *msgs, bool more)
+{
+	struct buf b = BUF_INIT(0), arr = BUF_INIT(0), clean = BUF_INIT(0);
+	const char *e;
+	size_t elen, pos = 0;
+	bool dirty = false;
+	int k = 0;
+
+	if (!msgs->v || msgs->v[0] != '[') {
+		render_history(&b, p->room, p->ref, "[]", 2, false);
+		conn_send_buf(c, &b);
+		return;
+	}
+	buf_adds(&arr, "[");
+	while (skim_array_next(msgs->v, msgs->vlen, &pos, &e, &elen) == 1) {
+		if (k++)
+			buf_adds(&arr, ",");
+		if (frame_bus_clean(e, elen, &clean) == 1) {
+			dirty = true;
+			buf_add(&arr, clean.data, clean.len);
+		} else {
+			buf_add(&arr, e, elen);
+		}
+		buf_reset(&clean);
+	}
+	buf_adds(&arr, "]");
+	if (dirty)
+		render_history(&b, p->room, p->ref, arr.data, arr.len, more);
+	else
+		render_history(&b, p->room, p->ref, msgs->v, msgs->vlen, more);
+	if (arr.err)
+		b.err = arr.err;
+	buf_release(&arr);
+	buf_release(&clean);
+	conn_send_buf(c, &b);
 }
 
 /* An error answer's text, for the client's unavailable. */
@@ -406,12 +476,7 @@ static void up_answer(struct upstream *u, const char *line, size_t n, const char
 		answer_recover(u, c, p, &a[A_SEQ], &a[A_MSGS], &a[A_GAP]);
 		break;
 	case QUERY_HISTORY:
-		if (a[A_MSGS].v && a[A_MSGS].v[0] == '[')
-			render_history(&b, p->room, p->ref, a[A_MSGS].v, a[A_MSGS].vlen,
-				       span_true(&a[A_MORE]));
-		else
-			render_history(&b, p->room, p->ref, "[]", 2, false);
-		conn_send_buf(c, &b);
+		answer_history(c, p, &a[A_MSGS], span_true(&a[A_MORE]));
 		break;
 	case QUERY_PRESENCE:
 		if (a[A_USERS].v && a[A_USERS].v[0] == '[') {
