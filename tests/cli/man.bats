@@ -58,7 +58,8 @@ help_options() {
 	# the help lists twenty-odd options: a broken extraction must not pass
 	[ "${#lines[@]}" -ge 20 ]
 	for opt in "${lines[@]}"; do
-		grep -qE -- "^${opt}( |\$)" <<<"$entries" || missing="$missing $opt"
+		# (an entry may name a short form first: "-h, --help")
+		grep -qE -- "^(-[a-z], )?${opt}([ ,]|\$)" <<<"$entries" || missing="$missing $opt"
 	done
 	if [ -n "$missing" ]; then
 		echo "no OPTIONS entry in man/chat-gw.1 for:$missing" >&2
