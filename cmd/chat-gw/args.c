@@ -39,6 +39,7 @@ static const char options_text[] =
 	"  --max-frame SIZE        largest client frame (64K); larger: close 1009\n"
 	"  --max-body SIZE         largest message body (16K); larger: too_large\n"
 	"  --send-queue N          frames queued per client (1024); full: close 4008\n"
+	"  --sndbuf SIZE           kernel send buffer per client (128K; 0: the kernel's)\n"
 	"  --rate N                publishes per second per client (50)\n"
 	"  --burst N               publishes in a burst per client (500)\n"
 	"  --history N             messages kept per room, standalone (1000)\n"
@@ -70,7 +71,7 @@ enum {
 	O_REUSEPORT, O_MAXCONNS, O_MAXFRAME, O_MAXBODY, O_SENDQ, O_RATE,
 	O_BURST, O_HISTORY, O_MAXROOMS, O_ROOMSPER, O_DEDUPE, O_PING,
 	O_PINGTO, O_MAXLINE, O_BACKLOG, O_BUSTO, O_MAXPEND, O_PRESBATCH,
-	O_ROOMHOLD, O_SHARDS, O_HELP, O_VERSION,
+	O_ROOMHOLD, O_SHARDS, O_SNDBUF, O_HELP, O_VERSION,
 };
 
 static const struct option longopts[] = {
@@ -100,6 +101,7 @@ static const struct option longopts[] = {
 	{ "presence-batch", required_argument, NULL, O_PRESBATCH },
 	{ "room-hold", required_argument, NULL, O_ROOMHOLD },
 	{ "ingest-shards", required_argument, NULL, O_SHARDS },
+	{ "sndbuf", required_argument, NULL, O_SNDBUF },
 	{ "help", no_argument, NULL, O_HELP },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -137,6 +139,7 @@ static const struct args_num nums[] = {
 	{ O_PRESBATCH, K_DUR, F(presence_batch_ms), 1, 60000 },
 	{ O_ROOMHOLD, K_NUM, F(room_hold), 1, 10000000 },
 	{ O_SHARDS, K_NUM, F(ingest_shards), 1, SHARD_MAX },
+	{ O_SNDBUF, K_SIZE, F(sndbuf), 0, 64 * 1024 * 1024 },
 };
 
 static void args_defaults(struct gw_config *cfg)
@@ -153,6 +156,7 @@ static void args_defaults(struct gw_config *cfg)
 	cfg->max_frame = 64 * 1024;
 	cfg->max_body = 16 * 1024;
 	cfg->send_queue = 1024;
+	cfg->sndbuf = 128 * 1024;
 	cfg->rate = 50;
 	cfg->burst = 500;
 	cfg->history = 1000;

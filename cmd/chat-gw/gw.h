@@ -27,6 +27,7 @@ struct gw_config {
 	uint64_t max_body;         /* --max-body: largest publish body */
 	uint64_t max_conns;        /* --max-conns */
 	uint64_t send_queue;       /* --send-queue: frames queued per client */
+	uint64_t sndbuf;           /* --sndbuf: kernel send buffer per client, 0 auto */
 	uint64_t rate;             /* --rate: publishes per second refill */
 	uint64_t burst;            /* --burst: token bucket size */
 	uint64_t history;          /* --history: messages kept per room */

@@ -128,6 +128,15 @@ void listen_accept(void)
 			return;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		/* A fixed kernel send buffer (no autotuning, which grows it to
+		 * megabytes): a client that stops reading fills it and then
+		 * its queue, and is cut as a slow consumer, instead of the
+		 * kernel holding everything it was sent. */
+		if (gw_cfg.sndbuf) {
+			int sb = (int)gw_cfg.sndbuf;
+
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
+		}
 		if (!lws_adopt_socket_vhost(lvh, fd)) {
 			/* lws closed it: its descriptor table is full. */
 			gw_m.accept_paused.value++;
