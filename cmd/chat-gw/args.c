@@ -36,12 +36,21 @@ static const char options_text[] =
 	"  --ready-fd N            write ADDR:PORT and a newline to fd N when listening\n"
 	"  --reuseport             share the port with other chat-gw (SO_REUSEPORT)\n"
 	"  --max-conns N           connections (100000); more are refused with 503\n"
+	"  --max-conns-per-ip N    connections from one address (0: no limit)\n"
+	"  --max-handshakes-per-ip N  request heads in progress from one address (1024)\n"
+	"  --handshake-timeout DUR a request head must be whole within (5s); else 408\n"
+	"  --max-header SIZE       largest request head (8K); larger: 431\n"
+	"  --allow-origin ORIGIN   a browser Origin allowed to connect (repeat; any\n"
+	"                          when none is given); others get 403\n"
 	"  --max-frame SIZE        largest client frame (64K); larger: close 1009\n"
 	"  --max-body SIZE         largest message body (16K); larger: too_large\n"
 	"  --send-queue N          frames queued per client (1024); full: close 4008\n"
+	"  --send-queue-bytes SIZE bytes queued per client (4M); full: close 4008\n"
 	"  --sndbuf SIZE           kernel send buffer per client (128K; 0: the kernel's)\n"
 	"  --rate N                publishes per second per client (50)\n"
 	"  --burst N               publishes in a burst per client (500)\n"
+	"  --request-rate N        joins, leaves, history and presence per second (20)\n"
+	"  --request-burst N       of those in a burst per client (200)\n"
 	"  --history N             messages kept per room, standalone (1000)\n"
 	"  --max-rooms N           rooms in memory (100000)\n"
 	"  --rooms-per-conn N      rooms one connection may join (100)\n"
@@ -53,6 +62,7 @@ static const char options_text[] =
 	"  --bus-backlog SIZE      bytes queued for the relay (4M); full: unavailable\n"
 	"  --bus-timeout DUR       wait for a confirm or an answer (10s)\n"
 	"  --max-pending N         publishes and queries waiting for the bus (65536)\n"
+	"  --max-pending-per-conn N  of those for one client (256)\n"
 	"  --room-hold N           live messages a room holds while it catches up (65536)\n"
 	"  --ingest-shards N       ingest queues the rooms are spread over\n"
 	"                          ($CHAT_INGEST_SHARDS, else 1)\n"
@@ -71,7 +81,8 @@ enum {
 	O_REUSEPORT, O_MAXCONNS, O_MAXFRAME, O_MAXBODY, O_SENDQ, O_RATE,
 	O_BURST, O_HISTORY, O_MAXROOMS, O_ROOMSPER, O_DEDUPE, O_PING,
 	O_PINGTO, O_MAXLINE, O_BACKLOG, O_BUSTO, O_MAXPEND, O_PRESBATCH,
-	O_ROOMHOLD, O_SHARDS, O_SNDBUF, O_HELP, O_VERSION,
+	O_ROOMHOLD, O_SHARDS, O_SNDBUF, O_CONNSIP, O_HEADSIP, O_HSTO, O_MAXHDR,
+	O_SQBYTES, O_REQRATE, O_REQBURST, O_PENDCONN, O_ORIGIN, O_HELP, O_VERSION,
 };
 
 static const struct option longopts[] = {
@@ -102,6 +113,15 @@ static const struct option longopts[] = {
 	{ "room-hold", required_argument, NULL, O_ROOMHOLD },
 	{ "ingest-shards", required_argument, NULL, O_SHARDS },
 	{ "sndbuf", required_argument, NULL, O_SNDBUF },
+	{ "max-conns-per-ip", required_argument, NULL, O_CONNSIP },
+	{ "max-handshakes-per-ip", required_argument, NULL, O_HEADSIP },
+	{ "handshake-timeout", required_argument, NULL, O_HSTO },
+	{ "max-header", required_argument, NULL, O_MAXHDR },
+	{ "send-queue-bytes", required_argument, NULL, O_SQBYTES },
+	{ "request-rate", required_argument, NULL, O_REQRATE },
+	{ "request-burst", required_argument, NULL, O_REQBURST },
+	{ "max-pending-per-conn", required_argument, NULL, O_PENDCONN },
+	{ "allow-origin", required_argument, NULL, O_ORIGIN },
 	{ "help", no_argument, NULL, O_HELP },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -140,6 +160,14 @@ static const struct args_num nums[] = {
 	{ O_ROOMHOLD, K_NUM, F(room_hold), 1, 10000000 },
 	{ O_SHARDS, K_NUM, F(ingest_shards), 1, SHARD_MAX },
 	{ O_SNDBUF, K_SIZE, F(sndbuf), 0, 64 * 1024 * 1024 },
+	{ O_CONNSIP, K_NUM, F(max_conns_per_ip), 0, 10000000 },
+	{ O_HEADSIP, K_NUM, F(max_heads_per_ip), 1, 1000000 },
+	{ O_HSTO, K_DUR, F(handshake_timeout_ms), 100, 600000 },
+	{ O_MAXHDR, K_SIZE, F(max_header), 1024, 1024 * 1024 },
+	{ O_SQBYTES, K_SIZE, F(send_queue_bytes), 4096, 1024ULL * 1024 * 1024 },
+	{ O_REQRATE, K_NUM, F(request_rate), 1, 10000000 },
+	{ O_REQBURST, K_NUM, F(request_burst), 1, 10000000 },
+	{ O_PENDCONN, K_NUM, F(max_pending_conn), 1, 10000000 },
 };
 
 static void args_defaults(struct gw_config *cfg)
@@ -157,6 +185,13 @@ static void args_defaults(struct gw_config *cfg)
 	cfg->max_body = 16 * 1024;
 	cfg->send_queue = 1024;
 	cfg->sndbuf = 128 * 1024;
+	cfg->max_heads_per_ip = 1024;
+	cfg->handshake_timeout_ms = 5000;
+	cfg->max_header = 8 * 1024;
+	cfg->send_queue_bytes = 4 * 1024 * 1024;
+	cfg->request_rate = 20;
+	cfg->request_burst = 200;
+	cfg->max_pending_conn = 256;
 	cfg->rate = 50;
 	cfg->burst = 500;
 	cfg->history = 1000;
@@ -302,6 +337,18 @@ int gw_args(int argc, char **argv, struct gw_config *cfg, int *verbosity,
 			cfg->ready_fd = (int)v;
 			break;
 		case O_REUSEPORT: cfg->reuseport = true; break;
+		case O_ORIGIN: {
+			char **n = realloc(cfg->origins, (cfg->norigins + 2) * sizeof(*n));
+
+			if (!n) {
+				snprintf(err, errlen, "out of memory");
+				return ARGS_USAGE;
+			}
+			cfg->origins = n;
+			cfg->origins[cfg->norigins++] = optarg;
+			cfg->origins[cfg->norigins] = NULL;
+			break;
+		}
 		case 'v':
 			if (opt_uint(optarg, 0, 3, &v, err, errlen) < 0)
 				return ARGS_USAGE;
@@ -339,4 +386,7 @@ void gw_config_free(struct gw_config *cfg)
 {
 	free(cfg->secret);
 	cfg->secret = NULL;
+	free(cfg->origins);
+	cfg->origins = NULL;
+	cfg->norigins = 0;
 }

@@ -37,6 +37,13 @@ int conn_push(struct conn *c, struct frame *f)
 {
 	if (c->close_code)
 		return CONN_CLOSING; /* what is queued is all it gets */
+	if (c->qbytes + f->len > gw_cfg.send_queue_bytes && c->qlen) {
+		gw_m.slow.value++;
+		LOG_I("closing slow consumer", "user=%s queued=%u bytes=%llu",
+		      log_q(c->user), c->qlen, (unsigned long long)c->qbytes);
+		conn_cut(c, 4008, "slow consumer");
+		return CONN_CUT;
+	}
 	if (c->qlen == c->qcap) {
 		uint32_t ncap = c->qcap ? c->qcap * 2 : 8, i;
 		struct frame **nq;
@@ -68,9 +75,24 @@ int conn_push(struct conn *c, struct frame *f)
 		c->qcap = ncap;
 	}
 	c->q[(c->qhead + c->qlen) % c->qcap] = frame_ref(f);
+	c->qbytes += f->len;
 	if (c->qlen++ == 0 && conn_hooks.wake)
 		conn_hooks.wake(c);
 	return CONN_QUEUED;
+}
+
+struct frame *conn_pop(struct conn *c)
+{
+	struct frame *f;
+
+	if (!c->qlen)
+		return NULL;
+	f = c->q[c->qhead];
+	c->q[c->qhead] = NULL;
+	c->qhead = (c->qhead + 1) % c->qcap;
+	c->qlen--;
+	c->qbytes -= f->len;
+	return f;
 }
 
 void conn_queue_clear(struct conn *c)
@@ -80,6 +102,7 @@ void conn_queue_clear(struct conn *c)
 		c->qhead = (c->qhead + 1) % c->qcap;
 		c->qlen--;
 	}
+	c->qbytes = 0;
 	free(c->q);
 	c->q = NULL;
 	c->qhead = c->qcap = 0;
@@ -151,6 +174,25 @@ bool conn_rate_ok(struct conn *c)
 	if (c->tokens < 1.0f)
 		return false;
 	c->tokens -= 1.0f;
+	return true;
+}
+
+bool conn_work_ok(struct conn *c, double n)
+{
+	int64_t now = clock_mono_us();
+	float cap = (float)gw_cfg.request_burst;
+
+	if (c->work_us == 0) {
+		c->work = cap;
+	} else {
+		c->work += (float)(now - c->work_us) * (float)gw_cfg.request_rate / 1e6f;
+		if (c->work > cap)
+			c->work = cap;
+	}
+	c->work_us = now;
+	if (c->work < (float)n)
+		return false;
+	c->work -= (float)n;
 	return true;
 }
 

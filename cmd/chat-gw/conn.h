@@ -45,10 +45,17 @@ struct conn {
 	struct refent *refs;       /* recent publish refs, NULL until used */
 	uint32_t refnext;          /* next slot to overwrite in refs */
 	uint32_t pending;          /* bus: publishes and queries in flight */
+	uint64_t qbytes;           /* bytes queued, at most --send-queue-bytes */
+	float work;                /* request bucket: joins, history, presence */
+	int64_t work_us;           /* its last refill, monotonic us */
+	int64_t last_rx_us;        /* when the client was last heard from */
+	char ip[48];               /* the client's address */
+	bool ip_counted;           /* counted in its address's connections */
 	uint16_t close_code;       /* non-zero: close with this after flush */
 	const char *close_reason;  /* static text for the close frame */
 	bool established;          /* ESTABLISHED seen, CLOSED not yet */
 	bool peer_closed;          /* the client sent a close frame */
+	bool dropping;             /* silent past --ping-timeout: being dropped */
 	bool dirty;                /* on the transport's list of queues to write */
 	LIST_ENTRY(conn) dirty_entry; /* that list */
 	LIST_ENTRY(conn) entry;    /* every established connection (hub) */
@@ -74,9 +81,12 @@ enum { CONN_QUEUED = 0, CONN_CLOSING = 1, CONN_CUT = -1 };
 
 /* Queue a frame (takes a new reference). Returns CONN_QUEUED;
  * CONN_CLOSING when the connection is closing and takes nothing more; or
- * CONN_CUT when this frame did not fit (past --send-queue: closed 4008 as a
- * slow consumer; out of memory: closed 1011) and the queue is dropped. */
+ * CONN_CUT when this frame did not fit (past --send-queue frames or
+ * --send-queue-bytes: closed 4008 as a slow consumer; out of memory:
+ * closed 1011) and the queue is dropped. */
 int conn_push(struct conn *c, struct frame *f);
+/* Take the oldest queued frame (the caller gets its reference), or NULL. */
+struct frame *conn_pop(struct conn *c);
 /* Queue b's text as one frame and empty b. When b holds a failed append
  * (b->err), the client gets an internal error instead. Returns as
  * conn_push. */
@@ -89,9 +99,14 @@ void conn_error(struct conn *c, enum gw_err code, const char *ref, const char *m
 void conn_close(struct conn *c, uint16_t code, const char *reason);
 /* Close c now, dropping its queue (slow consumer, out of memory). */
 void conn_cut(struct conn *c, uint16_t code, const char *reason);
-/* Take one token from c's bucket (--rate per second, --burst deep).
- * Returns false when it is empty. */
+/* Take one token from c's publish bucket (--rate per second, --burst
+ * deep). Returns false when it is empty. */
 bool conn_rate_ok(struct conn *c);
+/* Take n tokens from c's request bucket (--request-rate per second,
+ * --request-burst deep): the requests that make the gateway work or send
+ * much (join, leave, history, presence). Returns false when it has fewer
+ * than n. */
+bool conn_work_ok(struct conn *c, double n);
 /* The remembered publish with ref key (JSON text), or NULL. */
 struct refent *conn_ref_find(struct conn *c, const char *key);
 /* Remember ref key with its message id and, once there is one, its ack

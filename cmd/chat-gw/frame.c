@@ -55,6 +55,23 @@ struct frame *frame_new(const char *payload, size_t n)
 	return f;
 }
 
+struct frame *frame_new_ping(void)
+{
+	struct frame *f = malloc(sizeof(*f) + 4);
+
+	if (!f)
+		return NULL;
+	f->refs = 1;
+	f->len = 3;
+	f->hdr = 2;
+	f->seq = 0;
+	f->data[0] = 0x89; /* FIN, ping */
+	f->data[1] = 1;    /* one byte: libwebsockets reports empty pongs to no one */
+	f->data[2] = 'p';
+	f->data[3] = '\0';
+	return f;
+}
+
 void frame_unref(struct frame *f)
 {
 	if (f && --f->refs == 0)

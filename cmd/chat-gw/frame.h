@@ -23,6 +23,8 @@ struct frame {
 
 /* A text frame carrying payload (n bytes). NULL when out of memory. */
 struct frame *frame_new(const char *payload, size_t n);
+/* A ping frame (payload "p"): the same for everyone, one reference. */
+struct frame *frame_new_ping(void);
 /* When the object line (n bytes) carries bus members (route, node, tag,
  * confirm, conn, expire, rpc), write it without them to out and return 1;
  * return 0 when it carries none (use it as it is), -1 when it is not an

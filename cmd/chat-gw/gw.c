@@ -32,6 +32,11 @@ void gw_metrics_init(void)
 	reg(&gw_m.accepted, METRIC_COUNTER, "chat_gw_connections_total", "WebSocket connections accepted.", NULL);
 	reg(&gw_m.refused_auth, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"auth\"");
 	reg(&gw_m.refused_full, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"unavailable\"");
+	reg(&gw_m.refused_timeout, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"timeout\"");
+	reg(&gw_m.refused_header, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"header_too_large\"");
+	reg(&gw_m.refused_method, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"method\"");
+	reg(&gw_m.refused_per_ip, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"per_ip\"");
+	reg(&gw_m.refused_origin, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"origin\"");
 	reg(&gw_m.frames_in, METRIC_COUNTER, "chat_gw_frames_in_total", "Client frames received.", NULL);
 	reg(&gw_m.frames_out, METRIC_COUNTER, "chat_gw_frames_out_total", "Frames sent to clients.", NULL);
 	reg(&gw_m.writes, METRIC_COUNTER, "chat_gw_writes_total", "Socket writes to clients (frames coalesce).", NULL);

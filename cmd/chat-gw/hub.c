@@ -103,10 +103,23 @@ static bool room_allowed(const struct conn *c, const char *room)
 	return !c->claims || jwt_room_allowed(c->claims, room);
 }
 
+/* A request that makes the gateway work or send much draws on the
+ * connection's request bucket. Returns false after answering
+ * rate_limited. */
+static bool work_ok(struct conn *c, const struct request *q)
+{
+	if (conn_work_ok(c, 1))
+		return true;
+	conn_error(c, E_RATE_LIMITED, q->ref, "too many requests; slow down");
+	return false;
+}
+
 static void do_join(struct hub *h, struct conn *c, struct request *q)
 {
 	struct room *r;
 
+	if (!work_ok(c, q))
+		return;
 	if (!room_allowed(c, q->room)) {
 		conn_error(c, E_FORBIDDEN, q->ref, "this token does not allow that room");
 		return;
@@ -131,6 +144,8 @@ static void do_leave(struct hub *h, struct conn *c, struct request *q)
 	struct member *m = r ? member_of(c, r) : NULL;
 	struct buf b = BUF_INIT(0);
 
+	if (!work_ok(c, q))
+		return;
 	if (!m) {
 		conn_error(c, E_NOT_JOINED, q->ref, "not a member of that room");
 		return;
@@ -217,6 +232,8 @@ static void do_history(struct hub *h, struct conn *c, struct request *q)
 {
 	uint64_t limit = q->limit ? q->limit : HUB_HISTORY_DEFAULT;
 
+	if (!work_ok(c, q))
+		return;
 	if (!room_allowed(c, q->room)) {
 		conn_error(c, E_FORBIDDEN, q->ref, "this token does not allow that room");
 		return;
@@ -230,6 +247,8 @@ static void do_presence(struct hub *h, struct conn *c, struct request *q)
 {
 	uint64_t limit = q->limit ? q->limit : HUB_PRESENCE_DEFAULT;
 
+	if (!work_ok(c, q))
+		return;
 	if (!room_allowed(c, q->room)) {
 		conn_error(c, E_FORBIDDEN, q->ref, "this token does not allow that room");
 		return;

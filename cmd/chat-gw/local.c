@@ -18,8 +18,20 @@ static void local_join(struct hub *h, struct conn *c, struct room *r,
 		       const struct request *q)
 {
 	struct buf b = BUF_INIT(0);
-	uint64_t first = room_history_first(r), s, gap_from = 0;
+	uint64_t first = room_history_first(r), s, gap_from = 0, bytes = 0;
 
+	/* What is recovered is bounded by half the connection's queue in
+	 * bytes: the older part is then a gap, for history to page. */
+	if (q->has_since) {
+		for (s = r->seq; s > q->since && s >= first && s != 0; s--) {
+			struct frame *f = room_history_at(r, s);
+
+			if (f && (bytes += f->len) > gw_cfg.send_queue_bytes / 2)
+				break;
+		}
+		if (s > q->since && s >= first && s != 0)
+			first = s + 1;
+	}
 	if (q->has_since && q->since + 1 < first)
 		gap_from = q->since + 1;
 	render_joined(&b, r->name, q->ref, r->seq, gap_from, first - 1);

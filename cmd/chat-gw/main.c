@@ -20,6 +20,7 @@
 #include "args.h"
 #include "clock.h"
 #include "gw.h"
+#include "head.h"
 #include "hub.h"
 #include "listen.h"
 #include "local.h"
@@ -49,6 +50,10 @@ static void lws_log_emit(int level, const char *line)
 	while (n && (tmp[n - 1] == '\n' || tmp[n - 1] == '\r'))
 		n--;
 	tmp[n] = '\0';
+	/* libwebsockets 4.1 logs every adoption with a buffer (each
+	 * connection from head.c) as an error: it is not one. */
+	if (strstr(tmp, "adopt_socket_readbuf: calling service"))
+		return;
 	log_write(level == LLL_ERR ? LOG_WARN : LOG_DEBUG, "libwebsockets",
 		  "detail=%s", log_q(tmp));
 }
@@ -87,6 +92,7 @@ static void tick(lws_sorted_usec_list_t *sul)
 	int64_t next = 1000000;
 
 	hub_tick(&hub, clock_wall_ms());
+	ws_sweep();
 	if (ws_stopping) {
 		if (hub.nconns == 0 || clock_mono_us() >= stop_deadline_us) {
 			uv_stop(&loop);
@@ -198,6 +204,9 @@ int main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	log_init("chat-gw", verbosity);
+	if (gw_cfg.auth == AUTH_JWT && !gw_cfg.norigins)
+		LOG_W("no --allow-origin: a page of any site may open connections here "
+		      "with a token it holds", NULL);
 	gw_metrics_init();
 	if (hub_init(&hub, gw_cfg.node, gw_cfg.standalone ? &local_ops : &up_ops, &up) < 0) {
 		LOG_F("bad node name", "node=%s", log_q(gw_cfg.node));
@@ -222,8 +231,11 @@ int main(int argc, char **argv)
 	lws_set_log_level(log_level >= LOG_DEBUG ? LLL_ERR | LLL_WARN : LLL_ERR,
 			  lws_log_emit);
 	memset(&retry, 0, sizeof(retry));
-	retry.secs_since_valid_ping = (uint16_t)(gw_cfg.ping_ms / 1000);
-	retry.secs_since_valid_hangup = (uint16_t)(gw_cfg.timeout_ms / 1000);
+	/* Pings and dead peers are ws.c's (ws_sweep): libwebsockets' own
+	 * validity timer would ping every connection that came at the same
+	 * moment at the same moment, and would count only pongs as life. */
+	retry.secs_since_valid_ping = 0;
+	retry.secs_since_valid_hangup = 0;
 	memset(&info, 0, sizeof(info));
 	/* We listen and accept ourselves (listen.c) and hand lws each
 	 * connection: a server vhost without a listener of its own. */
@@ -252,7 +264,12 @@ int main(int argc, char **argv)
 		info.fd_limit_per_thread = (unsigned)rl.rlim_cur;
 	info.retry_and_idle_policy = &retry;
 	info.timeout_secs = 10;
+	info.keepalive_timeout = 5;
+	/* Only complete request heads reach libwebsockets (head.c), so its
+	 * header tables are held for moments: the pool can stay small. */
 	info.max_http_header_pool = 64;
+	info.max_http_header_data = (unsigned short)(gw_cfg.max_header + 1024 > 65535 ?
+						     65535 : gw_cfg.max_header + 1024);
 	info.vhost_name = "default";
 	ctx = lws_create_context(&info);
 	if (!ctx) {
@@ -264,7 +281,7 @@ int main(int argc, char **argv)
 	fd.filefd = (lws_filefd_type)(intptr_t)sigfd;
 	if (!vh || !lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, fd,
 					       "chat-internal", NULL) ||
-	    listen_start(vh, "chat-internal") < 0) {
+	    listen_start(vh, "chat-internal") < 0 || head_start(&loop, vh) < 0) {
 		LOG_F("unable to watch the signal pipe", NULL);
 		lws_context_destroy(ctx);
 		return EX_SOFTWARE;
@@ -291,6 +308,7 @@ int main(int argc, char **argv)
 	 * loop close lws' handles, destroy again for what is left. */
 	lws_context_destroy(ctx);
 	ws_stop();
+	head_stop();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (ctx)
 		lws_context_destroy(ctx);

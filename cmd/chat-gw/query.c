@@ -63,7 +63,8 @@ struct query *query_add(struct queries *qs, const char *key, enum query_kind kin
 {
 	struct query *p;
 
-	if (qs->waiting.n >= gw_cfg.max_pending)
+	if (qs->waiting.n >= gw_cfg.max_pending ||
+	    (c && c->pending >= gw_cfg.max_pending_conn))
 		return NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)

@@ -48,7 +48,8 @@ void queries_init(struct queries *qs, struct hub *h);
 /* Free every entry; nobody is answered. */
 void queries_free(struct queries *qs);
 /* Wait under key for c (NULL: the gateway itself). Returns the entry, or
- * NULL when --max-pending wait already (or out of memory). */
+ * NULL when --max-pending wait already, or --max-pending-per-conn for c
+ * (or out of memory). */
 struct query *query_add(struct queries *qs, const char *key, enum query_kind kind,
 			struct conn *c, const char *ref, const char *room);
 /* What waits under key, left in the table; NULL when nothing does. */

@@ -15,6 +15,9 @@ void ws_setup(void);
  * ws_start returns 0 or -1. */
 int ws_start(void *loop);
 void ws_stop(void);
+/* Once a second: ping the silent, drop the dead (a share of the
+ * connections each time). */
+void ws_sweep(void);
 /* The protocol callback for "chat.v1" (and plain HTTP on the same port). */
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		void *in, size_t len);

@@ -9,7 +9,7 @@
  * given is valid JSON without a bus member (route, node, tag, confirm,
  * conn, expire, rpc).
  */
-/* links: cmd/chat-gw/upstream.c cmd/chat-gw/catchup.c cmd/chat-gw/query.c cmd/chat-gw/hub.c cmd/chat-gw/room.c cmd/chat-gw/conn.c cmd/chat-gw/render.c cmd/chat-gw/frame.c cmd/chat-gw/request.c cmd/chat-gw/gw.c lib/buf.c lib/map.c lib/skim.c lib/name.c lib/id.c lib/jwt.c lib/log.c lib/metrics.c lib/shard.c */
+/* links: cmd/chat-gw/upstream.c cmd/chat-gw/catchup.c cmd/chat-gw/query.c cmd/chat-gw/hub.c cmd/chat-gw/room.c cmd/chat-gw/conn.c cmd/chat-gw/render.c cmd/chat-gw/frame.c cmd/chat-gw/request.c cmd/chat-gw/gw.c lib/buf.c lib/map.c lib/skim.c lib/name.c lib/id.c lib/jwt.c lib/b64url.c lib/log.c lib/metrics.c lib/shard.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,9 +54,7 @@ static void check_queue(struct conn *c)
 		for (i = 0; i < 7; i++)
 			if (f[i].v)
 				__builtin_trap();
-		c->qhead = (c->qhead + 1) % c->qcap;
-		c->qlen--;
-		frame_unref(fr);
+		frame_unref(conn_pop(c));
 	}
 }
 
@@ -96,6 +94,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	strcpy(gw_cfg.node, "gw1");
 	gw_cfg.max_body = gw_cfg.max_frame = 65536;
 	gw_cfg.send_queue = 64;
+	gw_cfg.send_queue_bytes = 1 << 20;
+	gw_cfg.request_rate = gw_cfg.request_burst = 100;
+	gw_cfg.max_pending_conn = 8;
 	gw_cfg.rate = gw_cfg.burst = 100;
 	gw_cfg.max_rooms = 16;
 	gw_cfg.rooms_per_conn = 4;

@@ -68,6 +68,10 @@ static void defaults(void)
 	gw_cfg.max_frame = 64 * 1024;
 	gw_cfg.max_body = 16 * 1024;
 	gw_cfg.send_queue = 1024;
+	gw_cfg.send_queue_bytes = 1 << 22;
+	gw_cfg.request_rate = 1000;
+	gw_cfg.request_burst = 1000;
+	gw_cfg.max_pending_conn = 100;
 	gw_cfg.rate = 1000;
 	gw_cfg.burst = 1000;
 	gw_cfg.history = 100;
@@ -127,10 +131,7 @@ static const char *drain(struct conn *c)
 			got[n++] = '\n';
 			got[n] = '\0';
 		}
-		c->q[c->qhead] = NULL;
-		c->qhead = (c->qhead + 1) % c->qcap;
-		c->qlen--;
-		frame_unref(f);
+		frame_unref(conn_pop(c));
 	}
 	return got;
 }
