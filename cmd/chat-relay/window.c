@@ -34,7 +34,7 @@ void relay_window_free(struct relay_window *w)
 }
 
 struct relay_msg *relay_msg_new(const char *body, size_t len, const char *route,
-				char *confirm)
+				uint32_t expire_ms, char *confirm)
 {
 	size_t rl = strlen(route);
 	struct relay_msg *m = malloc(sizeof(*m) + len + 1 + rl + 1);
@@ -44,7 +44,9 @@ struct relay_msg *relay_msg_new(const char *body, size_t len, const char *route,
 		return NULL;
 	}
 	m->confirm = confirm;
-	m->done = m->nacked = false;
+	m->done = m->nacked = m->returned = false;
+	m->mandatory = relay_route_mandatory(route);
+	m->expire_ms = expire_ms;
 	m->len = len;
 	memcpy(m->data, body, len);
 	m->data[len] = '\0';
@@ -101,10 +103,23 @@ size_t relay_window_settle(struct relay_window *w, uint64_t tag, bool multiple,
 		if (m->done)
 			continue;
 		m->done = true;
-		m->nacked = !ok;
+		m->nacked = !ok || m->returned;
 		n++;
 	}
 	return n;
+}
+
+bool relay_window_returned(struct relay_window *w, uint64_t seq)
+{
+	struct relay_msg *m;
+
+	if (w->sent == 0 || seq < w->first_seq || seq - w->first_seq >= w->sent)
+		return false;
+	m = window_at(w, (size_t)(seq - w->first_seq));
+	if (m->done)
+		return false;
+	m->returned = true;
+	return true;
 }
 
 struct relay_msg *relay_window_pop(struct relay_window *w)
