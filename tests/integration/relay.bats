@@ -396,14 +396,14 @@ stripped() {
 }
 
 @test "the EXAMPLES of chat-relay(1) that need no other program run as written" {
-	# Each .EX block of the page, as shell text, in $T/ex.N.
+	# Each .EX block of the EXAMPLES section, as shell text, in $T/ex.N.
 	sed -n '/^\.SH EXAMPLES/,/^\.SH SEE ALSO/p' "$ROOT/man/chat-relay.1" |
 		awk -v dir="$T" '/^\.EX/ { n++; ex = 1; next } /^\.EE/ { ex = 0; next }
 			ex { print > (dir "/ex." n) }'
 	for f in "$T"/ex.*; do
 		sed -i 's/\\-/-/g; s/\\e/\\/g' "$f"
 	done
-	[ -e "$T/ex.5" ]
+	[ -e "$T/ex.6" ] && [ ! -e "$T/ex.7" ]
 	grep -q '^chat-relay pub < lines.jsonl$' "$T/ex.1"
 	# 1: publish a file of lines.
 	lines 20 "$Q.e" >"$T/lines.jsonl"
@@ -413,13 +413,21 @@ stripped() {
 	run --separate-stderr bash -c "PATH='$BIN:$PATH' timeout 30 bash '$T/ex.5'"
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *'{"type":"confirm","confirm":1}'* ]]
-	# 3, 4: the gateway and the sequencer, with true for the child.
+	# 3, 4: the gateway and the sequencer, with true for the child and
+	# the metrics file in $T.
 	for i in 3 4; do
-		sed -i 's/-- chat-[a-z]*.*/-- true/' "$T/ex.$i"
+		sed -i 's/-- chat-[a-z]*.*/-- true/; s|/run/chat/|'"$T"'/|' "$T/ex.$i"
 		grep -q -- '-- true$' "$T/ex.$i"
 		run --separate-stderr bash -c "PATH='$BIN:$PATH' timeout 30 bash '$T/ex.$i'"
 		[ "$status" -eq 0 ] || { echo "ex.$i: $status $stderr"; false; }
 	done
+	grep -q '^chat_relay_broker_up{node="[^"]*"} ' "$T/relay-gw.prom"
+	# 6: URLs from a file (here the test broker, no TLS: the CA is unused).
+	echo "$CHAT_AMQP_URL" >"$T/amqp.urls"
+	cp "$ROOT/man/chat-relay.1" "$T/rabbit-ca.pem"
+	sed -i 's|/etc/chat/|'"$T"'/|g' "$T/ex.6"
+	run --separate-stderr bash -c "cd '$T' && PATH='$BIN:$PATH' CHAT_AMQP_URL= timeout 30 bash ex.6"
+	[ "$status" -eq 0 ] || { echo "ex.6: $status $stderr"; false; }
 	# 2 follows forever: it must start (and be stopped).
 	grep -q '^chat-relay sub ' "$T/ex.2"
 }
