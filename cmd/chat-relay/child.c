@@ -36,8 +36,9 @@ pid_t relay_child_spawn(char **argv, char *const *env, int *to_child,
 		if (dup2(in[0], STDIN_FILENO) < 0 ||
 		    dup2(out[1], STDOUT_FILENO) < 0)
 			_exit(127);
-		/* One thread, so setenv() after fork() is safe; putenv()
-		 * would keep pointers into the parent's strings, fine too. */
+		/* Only the child's copy of the environment changes; the
+		 * strings stay valid until exec (they are the parent's, and
+		 * the parent's memory is the child's until then). */
 		for (; env && *env; env++)
 			if (putenv(*env) < 0)
 				_exit(126);

@@ -11,8 +11,11 @@
  *    acks a delivery itself once its line has been written out, so a slow
  *    reader holds deliveries back in the broker, not in the relay;
  *  - when the broker goes away, unconfirmed lines stay in the window and are
- *    published again after the reconnect (at-least-once), and delivery tags
- *    handed out on the lost connection are retired: the broker redelivers.
+ *    published again after the reconnect (at-least-once), to the next broker
+ *    of the list that answers, and delivery tags handed out on the lost
+ *    connection are retired: the broker redelivers.
+ * A mandatory line (ingest.*) that the broker returns is answered with a
+ * nack. The counters go to the log and to --metrics-file (stats.c).
  */
 #include "relay.h"
 

@@ -5,6 +5,8 @@
  * and when the connection drops every entry still held is published again
  * on the next one. Confirms are settled in any order but entries leave in
  * publish order, so the answers to a child come in the order of its lines.
+ * A mandatory entry the broker returned is marked so, and the ack that
+ * follows its return settles it as a nack.
  */
 #include "relay.h"
 
@@ -141,8 +143,13 @@ struct relay_msg *relay_window_pop(struct relay_window *w)
 
 size_t relay_window_rewind(struct relay_window *w)
 {
-	size_t n = w->sent;
+	size_t n = w->sent, i;
 
+	/* A return seen on the lost channel whose ack never came: the line
+	 * goes out again, and the new channel's answer is the one that
+	 * counts (the queue may exist by now). */
+	for (i = 0; i < w->count; i++)
+		window_at(w, i)->returned = false;
 	w->sent = 0;
 	return n;
 }

@@ -273,8 +273,18 @@ static void test_window(void)
 	TEST("return of an unknown seq ignored", !relay_window_returned(&w, 9) &&
 	     !relay_window_returned(&w, 2));
 	TEST("return marks seq 3", relay_window_returned(&w, 3));
-	TEST("then both acked", relay_window_settle(&w, 4, true, true) == 2);
-	TEST("a return after the answer is ignored", !relay_window_returned(&w, 3));
+	relay_window_rewind(&w);
+	TEST("a rewind forgets the return: the new channel answers",
+	     !window_at_test(&w, 0)->returned && relay_window_unsent(&w) != NULL);
+	relay_window_mark_sent(&w, 1);
+	relay_window_mark_sent(&w, 2);
+	TEST("same window, new seqs", relay_window_returned(&w, 1) &&
+	     relay_window_settle(&w, 2, true, true) == 2);
+	TEST("returned on the new channel too: its ack is a nack",
+	     window_at_test(&w, 0)->nacked && !window_at_test(&w, 1)->nacked);
+	relay_window_push(&w, relay_msg_new("{}", 2, "x", 0, NULL));
+	relay_window_mark_sent(&w, 3);
+	TEST("a return after the answer is ignored", !relay_window_returned(&w, 1));
 	m = relay_window_pop(&w);
 	TEST("returned + acked = nacked", m && m->returned && m->nacked &&
 	     !strcmp(m->confirm, "1"));
@@ -282,6 +292,7 @@ static void test_window(void)
 	m = relay_window_pop(&w);
 	TEST("the other one confirmed", m && !m->returned && !m->nacked);
 	relay_msg_free(m);
+	TEST("the third one waits", relay_window_pop(&w) == NULL && w.count == 1);
 	relay_window_free(&w);
 }
 
