@@ -651,6 +651,10 @@ prom_check() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"chat_relay_lines_out_total 25"* ]]
 	[[ "$output" == *"chat_relay_broker_up 1"* ]]
-	# Atomic: never a temporary file left beside it.
+	# Atomic: once the writers are done, no temporary file beside it.
+	kill -TERM "$PID"
+	wait_exit "$PID" 10
+	[ "$EXIT" -eq 0 ]
+	grep -q '^chat_relay_broker_up{node="[^"]*"} 0$' "$T/sub.prom"
 	[ -z "$(find "$T" -name '*.prom.tmp.*')" ]
 }
