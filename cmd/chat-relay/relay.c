@@ -851,7 +851,7 @@ int relay_run(const struct relay_opts *o)
 				      "the machine: use --url-file or "
 				      "CHAT_AMQP_URL"));
 	jsonl_init(&r.in, o->max_line);
-	buf_init(&r.scratch, 0);
+	buf_init(&r.scratch, o->max_line); /* a line less some members */
 	relay_metrics_init(o->node);
 	buf_init(&r.out, RELAY_OUT_SOFT_MAX +
 			 ((size_t)o->prefetch + o->max_inflight) *
