@@ -35,10 +35,19 @@ static void adb_set_error(struct adb *d, const char *fmt, ...)
 	va_end(ap);
 	/* libpq's messages end with a newline and may hold several lines. */
 	for (p = d->errstr; *p; p++)
-		if (*p == '\n' || *p == '\r')
+		if (*p == '\n' || *p == '\r' || *p == '\t')
 			*p = ' ';
 	while (p > d->errstr && p[-1] == ' ')
 		*--p = '\0';
+	/* Runs of blanks from the joined lines become one. */
+	{
+		char *r = d->errstr, *w = d->errstr;
+
+		for (; *r; r++)
+			if (*r != ' ' || w == d->errstr || w[-1] != ' ')
+				*w++ = *r;
+		*w = '\0';
+	}
 }
 
 static const char *adb_opt(PQconninfoOption *opts, const char *key,

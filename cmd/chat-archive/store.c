@@ -87,6 +87,7 @@ struct store {
 	int64_t lost_at;               /* mono us PostgreSQL went, 0 if up */
 	int64_t retry_at;              /* mono us of the next connect */
 	struct backoff bo;             /* reconnect delays */
+	bool refusing;                 /* deliveries are being requeued */
 	int term;                      /* TERM/INT received */
 	int64_t drain_until;           /* after TERM: exit by then */
 	int64_t next_stats;            /* mono us of the next stats report */
@@ -519,12 +520,18 @@ static void store_publish(struct store *s, const char *line, size_t len,
 		return;
 	}
 	if (in->tagged && !store_room(s, len, true)) {
+		/* Logged once per run of refusals, counted each time. */
+		if (!s->refusing)
+			LOG_W("more deliveries than --max-pending: requeued "
+			      "(is the relay's --prefetch above it?)",
+			      "tag=%" PRIu64 " held=%zu", in->tag,
+			      store_held(s));
+		s->refusing = true;
 		am.refused.value++;
-		LOG_W("more deliveries than --max-pending: requeued",
-		      "tag=%" PRIu64 " held=%zu", in->tag, store_held(s));
 		store_nack(s, in->tag);
 		return;
 	}
+	s->refusing = false;
 	e = malloc(sizeof(*e));
 	if (!e || !(e->line = malloc(len + 1))) {
 		free(e);
