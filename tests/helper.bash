@@ -121,5 +121,6 @@ postgres_restart() {
 
 # sql QUERY: one psql query on CHAT_DB_URL, unaligned, tuples only.
 sql() {
-	psql -X -q -A -t -v ON_ERROR_STOP=1 "$CHAT_DB_URL" -c "$1"
+	PGOPTIONS='-c client_min_messages=warning' \
+		psql -X -q -A -t -v ON_ERROR_STOP=1 "$CHAT_DB_URL" -c "$1"
 }

@@ -559,3 +559,43 @@ seed() {
 	diff <(jq -r '"\(.id) \(.seq)"' "$BATS_TEST_TMPDIR/o1" | sort) \
 		<(jq -r '"\(.id) \(.seq)"' "$BATS_TEST_TMPDIR/o2" | sort)
 }
+
+# --- the man page ----------------------------------------------------------------------
+
+@test "the EXAMPLES of chat-archive(1) run as written (the chat-archive side of the relay ones)" {
+	local T=$BATS_TEST_TMPDIR f
+	sql "DROP DATABASE IF EXISTS t${BATS_TEST_NUMBER}ex" >/dev/null
+	sql "CREATE DATABASE t${BATS_TEST_NUMBER}ex" >/dev/null
+	export CHAT_DB_URL=${CHAT_DB_URL%/*}/t${BATS_TEST_NUMBER}ex
+	# Each .EX block of the section, as shell text, in $T/ex.N.
+	sed -n '/^\.SH EXAMPLES/,/^\.SH SEE ALSO/p' "$TOP/man/chat-archive.1" |
+		awk -v dir="$T" '/^\.EX/ { n++; ex = 1; next } /^\.EE/ { ex = 0; next }
+			ex { print > (dir "/ex." n) }'
+	for f in "$T"/ex.*; do
+		sed -i 's/\\-/-/g; s/\\e/\\/g' "$f"
+	done
+	[ -e "$T/ex.6" ]
+	{
+		ingest ex-1 lobby '"hello"' '' "$(($(date +%s) * 1000))"
+		ingest ex-2 lobby '{"text":"again"}' '' "$(($(date +%s) * 1000))"
+	} >"$T/ingest.jsonl"
+	for f in 1 2 3 4; do
+		run --separate-stderr bash -c "cd '$T' && PATH='$BIN:$PATH' timeout 30 bash -e ex.$f"
+		[ "$status" -eq 0 ] || { echo "ex.$f: $status $stderr"; false; }
+		case $f in
+		2) [ "$(jq -r .seq "$T/messages.jsonl" | tr '\n' ' ')" = "1 2 " ] ;;
+		3) [ "$output" = $'"hello"\n{"text":"again"}' ] ;;
+		4) [ "$(jq -s -c '.[0].messages, .[1].deleted' <<<"$output" | tr '\n' ' ')" = "2 0 " ] ;;
+		esac
+	done
+	# 5, 6: the archive side of the relay compositions, on empty input.
+	echo "$CHAT_DB_URL" >"$T/db"
+	for f in 5 6; do
+		tr -d '\n' <"$T/ex.$f" | sed -e 's/\\ *//g' \
+			-e 's/^chat-relay .* -- chat-archive/chat-archive/' \
+			-e 's|/etc/chat/db|'"$T/db"'|' >"$T/ex.$f.one"
+		grep -q '^ *chat-archive ' "$T/ex.$f.one" || { cat "$T/ex.$f.one"; false; }
+		run --separate-stderr bash -c "PATH='$BIN:$PATH' timeout 30 bash '$T/ex.$f.one' </dev/null"
+		[ "$status" -eq 0 ] || { echo "ex.$f: $status $stderr"; false; }
+	done
+}

@@ -53,6 +53,7 @@ def main():
     unacked = set()     # tags delivered, not acked
     confirmed = set()   # tags whose message line was confirmed
     confirm_tag = {}    # confirm value -> tag
+    live = {}           # index -> its delivery's tag, until acked or nacked
     seq_of = {}         # id -> seq
     room_seqs = {}      # room -> set of seqs
     acked_idx = set()
@@ -78,6 +79,7 @@ def main():
             tag = next_tag
             next_tag += 1
             tag_of[tag] = i
+            live[i] = tag
             unacked.add(tag)
             lines.setdefault(i, line_for(i))
             out += (lines[i] + ',"tag":%d}\n' % tag).encode()
@@ -114,11 +116,10 @@ def main():
                 if seq_of.setdefault(mid, seq) != seq:
                     errors.append("id %s got seq %d and %d" % (mid, seq_of[mid], seq))
                 room_seqs.setdefault(room, set()).add(seq)
-                # The confirm maps to the oldest unconfirmed tag of this id.
+                # The confirm maps to the live delivery of this id.
                 idx = int(mid.rsplit("-", 1)[1])
-                tag = min((tg for tg in unacked if tag_of[tg] == idx
-                           and tg not in confirmed), default=None)
-                if tag is None:
+                tag = live.get(idx)
+                if tag is None or tag in confirmed:
                     errors.append("message for no delivery: %s" % mid)
                     continue
                 confirm_tag[x] = tag
@@ -135,6 +136,7 @@ def main():
                 if tag not in confirmed:
                     errors.append("ack of tag %d before its confirm" % tag)
                 unacked.discard(tag)
+                live.pop(tag_of[tag], None)
                 acked_idx.add(tag_of[tag])
                 acks += 1
                 if a.hook_at and acks == a.hook_at and a.hook:
@@ -145,6 +147,7 @@ def main():
                     errors.append("bad nack %s" % raw[:80])
                     continue
                 unacked.discard(tag)
+                live.pop(tag_of[tag], None)
                 nacks += 1
                 todo.append(tag_of[tag])   # redelivered next
             else:
