@@ -170,9 +170,13 @@ int adb_schema_version(struct adb *d)
 
 int adb_connect(struct adb *d, int need_version)
 {
+	/* The conninfo (expanded from dbname) overrides the keywords before
+	 * it, not the one after: text is always sent and read as UTF-8, the
+	 * encoding of the JSON lines. */
 	const char *keys[] = { "connect_timeout", "fallback_application_name",
-			       "dbname", NULL };
-	const char *vals[] = { d->timeout, "chat-archive", d->conninfo, NULL };
+			       "dbname", "client_encoding", NULL };
+	const char *vals[] = { d->timeout, "chat-archive", d->conninfo, "UTF8",
+			       NULL };
 	int v;
 
 	adb_drop(d);

@@ -88,6 +88,7 @@ struct store {
 	int64_t retry_at;              /* mono us of the next connect */
 	struct backoff bo;             /* reconnect delays */
 	bool refusing;                 /* deliveries are being requeued */
+	bool tagged_seen;              /* a delivery was read: a relay feeds us */
 	int term;                      /* TERM/INT received */
 	int64_t drain_until;           /* after TERM: exit by then */
 	int64_t next_stats;            /* mono us of the next stats report */
@@ -488,13 +489,18 @@ static void store_db_io(struct store *s, short revents)
 
 /* --- input ----------------------------------------------------------- */
 
-/* Whether a line of len bytes can be held now. A plain line also waits
- * for the output to drain (backpressure on its writer); a delivery does
- * not: it is bounded by its count, and stalling it would stall the
- * confirms behind it. */
+/* Whether a line of len bytes can be held now (besides a stashed one). A
+ * plain line also waits for the output to drain (backpressure on its
+ * writer); a delivery does not: it is bounded by its count, and stalling
+ * it would stall the confirms behind it. A line is always taken when
+ * nothing is held, however long it is. */
 static bool store_room(struct store *s, size_t len, bool tagged)
 {
-	return store_held(s) < s->o->max_pending &&
+	size_t held = s->wait_n + s->pend_n;
+
+	if (held == 0)
+		return true;
+	return held < s->o->max_pending &&
 	       s->wait_bytes + len + s->out.len <= HELD_BYTES_MAX &&
 	       (tagged || s->out.len < OUT_SOFT_MAX);
 }
@@ -512,6 +518,8 @@ static void store_publish(struct store *s, const char *line, size_t len,
 {
 	struct bentry *e;
 
+	if (in->tagged)
+		s->tagged_seen = true;
 	if (s->term) {
 		/* Stopping: a delivery goes back to the queue for whoever
 		 * comes next; a plain line is left unread. */
@@ -672,14 +680,14 @@ static void store_terminate(struct store *s, int sig)
 	}
 	LOG_I("stopping", "signal=%d held=%zu", sig, store_held(s));
 	s->drain_until = clock_mono_us() + DRAIN_MS * 1000;
-	/* Plain lines stop here. While deliveries await their confirm,
-	 * stdin is read on for the confirms (deliveries read meanwhile are
-	 * nacked back to the queue); otherwise it is closed. */
+	/* Plain lines stop here. Under a relay, stdin is read on for the
+	 * confirms of what is held (deliveries read meanwhile are nacked
+	 * back to the queue); otherwise it is closed. */
 	if (s->stash) {
 		bentry_free(s->stash);
 		s->stash = NULL;
 	}
-	if (s->pend_n == 0)
+	if (!s->tagged_seen)
 		store_close_input(s);
 }
 

@@ -253,19 +253,35 @@ mfile() {
 
 # --- store with tags: the relay's side, driven through a coprocess ---------
 
+# arch_start CMD...: run CMD as a coprocess (stderr to $BATS_TEST_TMPDIR/err);
+# sets pid, AIN (its stdin) and AOUT (its stdout), copies of the
+# coprocess's descriptors that bash does not close when it exits.
+arch_start() {
+	coproc ARCH { exec "$@" 2>"$BATS_TEST_TMPDIR/err"; }
+	pid=$ARCH_PID
+	exec {AIN}>&"${ARCH[1]}" {AOUT}<&"${ARCH[0]}"
+	exec {ARCH[1]}>&-
+}
+
 # arch_line VAR: read one line of the coprocess into VAR (bounded).
 arch_line() {
-	read -r -t 10 "$1" <&"${ARCH[0]}"
+	read -r -t 10 "$1" <&"$AOUT"
+}
+
+# arch_close: end the coprocess's input.
+arch_close() {
+	exec {AIN}>&-
 }
 
 @test "store with tags: acks only after the confirms come back; a nack requeues" {
-	coproc ARCH { exec "$BIN/chat-archive" store 2>"$BATS_TEST_TMPDIR/err"; }
-	local pid=$ARCH_PID m1 m2 m3 m4 a c1 c2 c3 c4
+	local pid
+	arch_start "$BIN/chat-archive" store
+	local m1 m2 m3 m4 a c1 c2 c3 c4
 	{
 		ingest "$R-1" "$R-a" '"one"' 7
 		ingest "$R-2" "$R-a" '"two"' 8
 		ingest "$R-3" "$R-b" '"three"' 9
-	} >&"${ARCH[1]}"
+	} >&"$AIN"
 	arch_line m1 && arch_line m2 && arch_line m3
 	[ "$m1" = '{"type":"message","room":"'$R'-a","seq":1,"id":"'$R'-1","from":"u1","ts":1700000000000,"body":"one","route":"msg.'$R'-a","confirm":1}' ]
 	c1=$(jq -r .confirm <<<"$m1")
@@ -275,37 +291,78 @@ arch_line() {
 	[ "$(jq -r '"\(.id) \(.seq)"' <<<"$m3")" = "$R-3 1" ]
 	# Nothing was acked yet: the first line after the second confirm is
 	# its ack, and only its.
-	echo '{"type":"confirm","confirm":'"$c2"'}' >&"${ARCH[1]}"
+	echo '{"type":"confirm","confirm":'"$c2"'}' >&"$AIN"
 	arch_line a
 	[ "$a" = '{"type":"ack","tag":8}' ]
-	echo '{"type":"nack","confirm":'"$c1"'}' >&"${ARCH[1]}"
+	echo '{"type":"nack","confirm":'"$c1"'}' >&"$AIN"
 	arch_line a
 	[ "$a" = '{"type":"nack","tag":7,"requeue":true}' ]
-	echo '{"type":"confirm","confirm":'"$c3"'}' >&"${ARCH[1]}"
+	echo '{"type":"confirm","confirm":'"$c3"'}' >&"$AIN"
 	arch_line a
 	[ "$a" = '{"type":"ack","tag":9}' ]
 	# The broker delivers the nacked one again: the same seq, published
 	# again, acked after its new confirm.
-	ingest "$R-1" "$R-a" '"one"' 10 >&"${ARCH[1]}"
+	ingest "$R-1" "$R-a" '"one"' 10 >&"$AIN"
 	arch_line m4
 	[ "$(jq -r '"\(.id) \(.seq) \(.body)"' <<<"$m4")" = "$R-1 1 one" ]
 	c4=$(jq -r .confirm <<<"$m4")
 	[ "$c4" != "$c1" ]
 	# A confirm for nothing pending is counted, not acted on.
-	echo '{"type":"confirm","confirm":999}' >&"${ARCH[1]}"
-	echo '{"type":"bus","state":"up"}' >&"${ARCH[1]}"
-	echo '{"type":"confirm","confirm":'"$c4"'}' >&"${ARCH[1]}"
+	echo '{"type":"confirm","confirm":999}' >&"$AIN"
+	echo '{"type":"bus","state":"up"}' >&"$AIN"
+	echo '{"type":"confirm","confirm":'"$c4"'}' >&"$AIN"
 	arch_line a
 	[ "$a" = '{"type":"ack","tag":10}' ]
 	# A bad delivery is acked at once, with its reason logged.
-	echo '{"type":"publish","id":"x","tag":11}' >&"${ARCH[1]}"
+	echo '{"type":"publish","id":"x","tag":11}' >&"$AIN"
 	arch_line a
 	[ "$a" = '{"type":"ack","tag":11}' ]
-	exec {ARCH[1]}>&-
+	arch_close
 	wait "$pid"
 	grep -q 'msg="bad input line, acked" err="no valid \\"room\\"" tag=11' "$BATS_TEST_TMPDIR/err"
 	grep -q 'message refused by the broker' "$BATS_TEST_TMPDIR/err"
 	[ "$(sql "SELECT count(*) FROM messages WHERE room LIKE '$R-%'")" = 3 ]
+}
+
+@test "store: SIGTERM under a relay: held lines committed, confirms still acked, later deliveries requeued, exit 0" {
+	local pid
+	arch_start "$BIN/chat-archive" store
+	local m1 m2 a
+	{
+		ingest "$R-1" "$R-a" '"one"' 1
+		ingest "$R-2" "$R-a" '"two"' 2
+	} >&"$AIN"
+	arch_line m1 && arch_line m2
+	kill -TERM "$pid"
+	# a delivery after the signal goes back to the queue
+	ingest "$R-3" "$R-a" '"three"' 3 >&"$AIN"
+	arch_line a
+	[ "$a" = '{"type":"nack","tag":3,"requeue":true}' ]
+	echo '{"type":"confirm","confirm":'"$(jq -r .confirm <<<"$m1")"'}' >&"$AIN"
+	arch_line a
+	[ "$a" = '{"type":"ack","tag":1}' ]
+	echo '{"type":"confirm","confirm":'"$(jq -r .confirm <<<"$m2")"'}' >&"$AIN"
+	arch_line a
+	[ "$a" = '{"type":"ack","tag":2}' ]
+	# nothing pending any more: it exits without waiting for EOF
+	local status=0
+	wait "$pid" || status=$?
+	[ "$status" -eq 0 ]
+	[ "$(sql "SELECT count(*) FROM messages WHERE room = '$R-a'")" = 2 ]
+}
+
+@test "store: SIGTERM on a plain pipe that stays open: exit 0 once what was read is written" {
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	"$BIN/chat-archive" store <"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	local pid=$! status=0
+	exec {w}>"$BATS_TEST_TMPDIR/in"
+	ingest "$R-1" "$R-a" >&"$w"
+	wait_for 10 test -s "$BATS_TEST_TMPDIR/out"
+	kill -TERM "$pid"
+	wait "$pid" || status=$?
+	exec {w}>&-
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .seq "$BATS_TEST_TMPDIR/out")" = 1 ]
 }
 
 @test "store with tags: 2,000 deliveries through a fake relay, every tenth message nacked" {
@@ -485,36 +542,38 @@ seed() {
 
 @test "serve: a query the database cannot answer gets an error answer; serve reconnects" {
 	seed "$R-a" 3
-	coproc ARCH { exec "$BIN/chat-archive" serve --backoff-max 200ms 2>"$BATS_TEST_TMPDIR/err"; }
-	local pid=$ARCH_PID a i
-	echo '{"type":"recover","rpc":"r0","node":"gw9","room":"'$R'-a","since":0}' >&"${ARCH[1]}"
+	local pid
+	arch_start "$BIN/chat-archive" serve --backoff-max 200ms
+	local a i
+	echo '{"type":"recover","rpc":"r0","node":"gw9","room":"'$R'-a","since":0}' >&"$AIN"
 	arch_line a
 	[ "$(jq -r .seq <<<"$a")" = 3 ]
 	"$TOP/scripts/postgres" stop "$PG_DIR"
-	echo '{"type":"recover","rpc":"r1","node":"gw9","room":"'$R'-a","since":0}' >&"${ARCH[1]}"
+	echo '{"type":"recover","rpc":"r1","node":"gw9","room":"'$R'-a","since":0}' >&"$AIN"
 	arch_line a
 	[ "$a" = '{"type":"error","rpc":"r1","room":"'$R'-a","error":"archive database unavailable","route":"node.gw9"}' ]
 	PG_FSYNC=off "$TOP/scripts/postgres" start "$PG_DIR" >/dev/null
 	for i in $(seq 1 50); do
-		echo '{"type":"recover","rpc":"r'$i'","node":"gw9","room":"'$R'-a","since":0}' >&"${ARCH[1]}"
+		echo '{"type":"recover","rpc":"r'$i'","node":"gw9","room":"'$R'-a","since":0}' >&"$AIN"
 		arch_line a
 		[ "$(jq -r .type <<<"$a")" = recovered ] && break
 		sleep 0.1
 	done
 	[ "$(jq -r .seq <<<"$a")" = 3 ]
-	exec {ARCH[1]}>&-
+	arch_close
 	wait "$pid"
 	grep -q 'reconnected to PostgreSQL' "$BATS_TEST_TMPDIR/err"
 }
 
 @test "store: PostgreSQL away longer than --retry-budget: exit 75, nothing acked" {
-	coproc ARCH { exec "$BIN/chat-archive" store --retry-budget 1s --backoff-max 200ms 2>"$BATS_TEST_TMPDIR/err"; }
-	local pid=$ARCH_PID m
-	ingest "$R-1" "$R-a" '"x"' 1 >&"${ARCH[1]}"
+	local pid
+	arch_start "$BIN/chat-archive" store --retry-budget 1s --backoff-max 200ms
+	local m
+	ingest "$R-1" "$R-a" '"x"' 1 >&"$AIN"
 	arch_line m
 	[ "$(jq -r .seq <<<"$m")" = 1 ]
 	"$TOP/scripts/postgres" stop "$PG_DIR"
-	ingest "$R-2" "$R-a" '"y"' 2 >&"${ARCH[1]}"
+	ingest "$R-2" "$R-a" '"y"' 2 >&"$AIN"
 	local status=0
 	wait "$pid" || status=$?
 	PG_FSYNC=off "$TOP/scripts/postgres" start "$PG_DIR" >/dev/null
