@@ -326,7 +326,7 @@ arch_close() {
 
 @test "store: SIGTERM under a relay: held lines committed, confirms still acked, later deliveries requeued, exit 0" {
 	local pid
-	arch_start "$BIN/chat-archive" store
+	arch_start "$BIN/chat-archive" -v 2 store
 	local m1 m2 a
 	{
 		ingest "$R-1" "$R-a" '"one"' 1
@@ -334,6 +334,7 @@ arch_close() {
 	} >&"$AIN"
 	arch_line m1 && arch_line m2
 	kill -TERM "$pid"
+	wait_for 10 grep -q 'msg="stopping"' "$BATS_TEST_TMPDIR/err"
 	# a delivery after the signal goes back to the queue
 	ingest "$R-3" "$R-a" '"three"' 3 >&"$AIN"
 	arch_line a
