@@ -404,13 +404,18 @@ static void store_failed(struct store *s)
 	enum adb_class cls = s->tx.cls;
 	size_t n = s->fly_n;
 
+	if (cls == ADB_LOST) {
+		/* The batch stays in wait and goes again after the
+		 * reconnect. */
+		store_lost(s);
+		return;
+	}
 	am.db_errors.value++;
 	s->flying = false;
 	s->fly_n = 0;
 	seqtx_clear(&s->tx);
 	switch (cls) {
 	case ADB_LOST:
-		store_lost(s);
 		return;
 	case ADB_CONFIG:
 		LOG_F("PostgreSQL refused the batch transaction",

@@ -251,6 +251,30 @@ mfile() {
 	[ "$(sql "SELECT count(*) FROM messages WHERE room LIKE '$R-%'")" = 1 ]
 }
 
+@test "store: a line PostgreSQL refuses is found by sending its batch line by line, then acked as bad" {
+	sql "DROP DATABASE IF EXISTS t${BATS_TEST_NUMBER}db" >/dev/null
+	sql "CREATE DATABASE t${BATS_TEST_NUMBER}db" >/dev/null
+	local url=${CHAT_DB_URL%/*}/t${BATS_TEST_NUMBER}db i
+	"$BIN/chat-archive" --db "$url" init >/dev/null
+	# A rule of this database's own that one body breaks (a check
+	# violation, SQLSTATE class 23: the data is refused).
+	psql -X -q "$url" -c "ALTER TABLE messages ADD CONSTRAINT no_evil CHECK (body <> '\"evil\"')"
+	for i in 1 2 3 4 5 6; do
+		if [ "$i" = 4 ]; then ingest "$R-$i" "$R-a" '"evil"' "$i"; else ingest "$R-$i" "$R-a" "$i" "$i"; fi
+	done >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr "$BIN/chat-archive" --db "$url" --metrics-file "$BATS_TEST_TMPDIR/m" store <"$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 0 ]
+	# the refused line is acked at once; the others go out with their
+	# confirm, seqs 1..5 with no gap
+	[ "$(grep -c '"type":"ack"' <<<"$output")" -eq 1 ]
+	[[ "$output" == *'{"type":"ack","tag":4}'* ]]
+	[ "$(jq -r 'select(.type == "message") | .seq' <<<"$output" | tr '\n' ' ')" = "1 2 3 4 5 " ]
+	[[ "$stderr" == *"batch refused, sending its lines one by one"* ]]
+	[[ "$stderr" == *'bad input line, refused by PostgreSQL'*'sqlstate=23514'* ]]
+	[ "$(mfile "$BATS_TEST_TMPDIR/m" chat_archive_bad_lines_total)" = 1 ]
+	[ "$(psql -X -q -A -t "$url" -c "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM messages")" = "1,2,3,4,5" ]
+}
+
 # --- store with tags: the relay's side, driven through a coprocess ---------
 
 # arch_start CMD...: run CMD as a coprocess (stderr to $BATS_TEST_TMPDIR/err);
@@ -539,6 +563,38 @@ seed() {
 	# what was published is what was committed
 	sql "SELECT id || ' ' || seq FROM messages WHERE room LIKE '$R-%' ORDER BY id" >"$BATS_TEST_TMPDIR/db"
 	cmp "$BATS_TEST_TMPDIR/pairs" "$BATS_TEST_TMPDIR/db"
+}
+
+@test "store: the connection killed with a batch in flight: the batch is sent again after the reconnect, one seq" {
+	# backend APP CONDITION: one session of APP is in that state now.
+	backend() {
+		[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$1' AND $2")" = 1 ]
+	}
+	ingest "$R-0" "$R-a" | "$BIN/chat-archive" store >/dev/null
+	# Another session holds the room's lock, so the batch waits in flight.
+	PGAPPNAME=locker psql -X -q "$CHAT_DB_URL" -c "BEGIN" \
+		-c "SELECT 1 FROM rooms WHERE room = '$R-a' FOR UPDATE" \
+		-c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+	local locker=$! pid m a
+	wait_for 10 backend locker "query LIKE '%pg_sleep%'"
+	arch_start "$BIN/chat-archive" -v 2 store --backoff-max 200ms
+	ingest "$R-1" "$R-a" '"x"' 5 >&"$AIN"
+	wait_for 10 backend chat-archive "wait_event_type = 'Lock'"
+	sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'chat-archive'" >/dev/null
+	wait_for 10 grep -q 'reconnected to PostgreSQL' "$BATS_TEST_TMPDIR/err"
+	# in flight again, behind the same lock; then the lock goes
+	wait_for 10 backend chat-archive "wait_event_type = 'Lock'"
+	sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'locker'" >/dev/null
+	wait "$locker" || true
+	arch_line m
+	[ "$(jq -r '"\(.id) \(.seq)"' <<<"$m")" = "$R-1 2" ]
+	echo '{"type":"confirm","confirm":'"$(jq -r .confirm <<<"$m")"'}' >&"$AIN"
+	arch_line a
+	[ "$a" = '{"type":"ack","tag":5}' ]
+	arch_close
+	wait "$pid"
+	grep -q 'lost PostgreSQL.*in_flight=1' "$BATS_TEST_TMPDIR/err"
+	[ "$(sql "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM messages WHERE room = '$R-a'")" = "1,2" ]
 }
 
 @test "serve: a query the database cannot answer gets an error answer; serve reconnects" {
