@@ -1,11 +1,11 @@
 /*
- * db: chat-archive's PostgreSQL connection (libpq), the only file besides
- * the SQL of seqtx.c, schema.c, serve.c and shell.c that knows libpq's
- * connection rules. It connects (blocking, bounded by the connect timeout),
- * checks the schema version, and sorts failures into what the caller does
- * next: reconnect, run the same transaction again, give up on a line, or
- * stop. Its error text is sticky: set by the failure, kept until the next
- * successful connect.
+ * db: chat-archive's PostgreSQL connection (libpq). It connects (blocking,
+ * bounded by the connect timeout), checks the schema version, and sorts
+ * failures into what the caller does next: reconnect, run the same
+ * transaction again, give up on a line, or stop. The statements themselves
+ * live with their users (seqtx.c, schema.c, serve.c, shell.c). Its error
+ * text is sticky: set by a failure, kept until the next successful
+ * connect.
  * Memory: the conninfo is borrowed for the object's life; adb_conn()'s
  * PGconn belongs to the object.
  */
