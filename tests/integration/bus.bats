@@ -1,18 +1,22 @@
 #!/usr/bin/env bats
 # chat-gw on the bus: two gateways, each the child of its own chat-relay
-# (exclusive auto-delete queue bound to msg.#, evt.# and node.NODE), and a
-# sequencing stand-in (seq-standin.jq) behind a third relay on the durable
-# ingest queue, all against a private RabbitMQ on loopback.
+# (exclusive auto-delete queue bound to msg.#, evt.# and node.NODE), and
+# the archive: chat-archive store behind a relay on the durable ingest
+# queue chat.ingest.0, chat-archive serve behind one on rpc.history, all
+# against a private RabbitMQ and a private PostgreSQL on loopback.
 
 bats_require_minimum_version 1.5.0
 load ../helper
 
 setup_file() {
-	rabbitmq_up
+	rabbitmq_up || return 1
+	postgres_up || return 1
+	"$BIN/chat-archive" init >/dev/null
 }
 
 teardown_file() {
 	rabbitmq_down
+	postgres_down
 }
 
 setup() {
@@ -32,13 +36,16 @@ teardown() {
 	fi
 }
 
-# start_sequencer: the stand-in behind a relay on the ingest queue and rpc.#.
+# start_sequencer: the archive: store on the ingest queue, serve on
+# rpc.history, each behind its relay.
 start_sequencer() {
-	"$BIN/chat-relay" --queue chat.ingest.0 --bind chat:ingest.0 --bind chat:rpc.# \
-		-- jq -nc --unbuffered -f "$TOP/tests/integration/seq-standin.jq" \
-		>"$T/seq.out" 2>"$T/seq.err" </dev/null 3>&- &
+	"$BIN/chat-relay" --manual-ack --queue chat.ingest.0 -- "$BIN/chat-archive" store \
+		>"$T/store.out" 2>"$T/store.err" </dev/null 3>&- &
 	SEQ_PID=$!
 	PIDS="$PIDS $SEQ_PID"
+	"$BIN/chat-relay" --queue chat.rpc.history --bind chat:rpc.history \
+		-- "$BIN/chat-archive" serve >"$T/serve.out" 2>"$T/serve.err" </dev/null 3>&- &
+	PIDS="$PIDS $!"
 }
 
 # start_pair NAME: chat-relay -- chat-gw --node NAME; sets NAME_URL and
