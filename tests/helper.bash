@@ -99,3 +99,16 @@ probe_at() {
 	shift 2
 	$PROBE "$url?user=$user" "$@"
 }
+
+# redis_up / redis_down: a private Redis for the whole file (scripts/redis,
+# in BATS_FILE_TMPDIR, no persistence); exports REDIS_DIR and
+# CHAT_REDIS_URL. A server that does not start is a failure, never a skip.
+redis_up() {
+	export REDIS_DIR="$BATS_FILE_TMPDIR/redis"
+	CHAT_REDIS_URL=$("$TOP/scripts/redis" start "$REDIS_DIR") || return 1
+	export CHAT_REDIS_URL
+}
+
+redis_down() {
+	"$TOP/scripts/redis" stop "$REDIS_DIR"
+}

@@ -584,6 +584,11 @@ static void store_on_up(void *arg)
 	st->ready = false;
 	st->hello_failed = false;
 	st->hello_left = 1 + SCRIPT_COUNT + 2;
+	/* A new proposal each time: if Redis lost the key, the one it keeps
+	 * now differs from what this process saw before. */
+	snprintf(st->my_epoch, sizeof(st->my_epoch), "%" PRIx64 "-%x",
+		 (uint64_t)clock_wall_ms() ^ ((uint64_t)clock_mono_us() << 20),
+		 (unsigned)getpid());
 	store_global_key(st, kepoch, sizeof(kepoch), "epoch");
 	ok |= rconn_cmdf(st->rc, store_info_reply, st, "INFO server");
 	for (i = 0; i < SCRIPT_COUNT; i++) {
@@ -625,9 +630,6 @@ void store_init(struct store *st, struct rconn *rc, const char *prefix)
 	memset(st, 0, sizeof(*st));
 	st->rc = rc;
 	st->prefix = prefix;
-	snprintf(st->my_epoch, sizeof(st->my_epoch), "%" PRIx64 "-%x",
-		 (uint64_t)clock_wall_ms() ^ ((uint64_t)clock_mono_us() << 20),
-		 (unsigned)getpid());
 	rc->on_up = store_on_up;
 	rc->on_down = store_on_down;
 	rc->arg = st;
