@@ -5,10 +5,10 @@
  *    every room of its index is visited and every entry of the node with
  *    a deadline up to now + --ttl goes (all of its users at once, also
  *    those that joined after its last heartbeat);
- *  - a live node gets one SSCAN step of its rooms per run (a cursor per
- *    node), and there only entries whose own deadline passed go: those
- *    its heartbeats stopped naming. Every room of a node is visited once
- *    per pass of the cursor.
+ *  - a live node gets a few SSCAN steps of its rooms per run (about 2,000
+ *    rooms; a cursor per node), and there only entries whose own deadline
+ *    passed go: those its heartbeats stopped naming. Every room of a node
+ *    is visited once per pass of the cursor.
  * A down line purges its node the same way at once (sweep_purge).
  * Removal happens in the DEL script, room by room; its result says which
  * users left, so two processes sweeping the same Redis never report a user
@@ -32,6 +32,7 @@
 #define SWEEP_LIMIT 5000        /* entries removed per script call */
 #define SWEEP_SCAN_COUNT "500"  /* SSCAN COUNT */
 #define SWEEP_QUEUE_MAX 2000    /* room jobs queued before scanning more */
+#define SWEEP_LIVE_STEPS 4      /* SSCAN steps per run for a live node */
 #define KEY_MAX 512
 
 struct sw_node {
@@ -47,6 +48,7 @@ struct sw_node {
 	bool finalizing;           /* the finalize chain runs */
 	bool failed;               /* a command failed: retry next time */
 	int refs;                  /* SSCANs, room jobs, finalize in flight */
+	int steps;                 /* SSCAN steps done in this run */
 	char cursor[32];           /* SSCAN cursor */
 	sweep_done_fn *done;       /* purge: completion */
 	void *done_arg;            /* its argument */
@@ -355,12 +357,15 @@ static void sw_scan_reply(void *priv, redisReply *r)
 		sw_room_push(sw, job);
 	}
 	snprintf(n->cursor, sizeof(n->cursor), "%s", cur->str);
+	n->steps++;
+	if (!strcmp(cur->str, "0"))
+		n->scan_done = true;
 	if (!n->all) {
-		/* A live node: one step per run, the cursor kept. */
+		/* A live node: a few steps per run, the cursor kept for the
+		 * next run, so a pass over its rooms spans several runs. */
 		sw_cursor_set(sw, n->name, cur->str);
-		n->scan_done = true;
-	} else if (!strcmp(cur->str, "0")) {
-		n->scan_done = true;
+		if (n->steps >= SWEEP_LIVE_STEPS)
+			n->scan_done = true;
 	}
 	sw_node_release(n, true);
 }

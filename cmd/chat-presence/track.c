@@ -43,6 +43,7 @@
 #define TRACK_LINES_PER_TURN 256       /* then poll again (fairness) */
 #define TRACK_NODES_MAX 100000         /* ttl cache entries */
 #define BACKOFF_BASE_MS 100
+#define TRACK_COAL_USERS 100000        /* pending changes: then all go out */
 
 struct track {
 	const struct pres_opts *o;     /* options, borrowed */
@@ -829,7 +830,8 @@ int track_run(const struct pres_opts *o, const struct rurl *u)
 	buf_init(&t.backlog, o->backlog);
 	backoff_init(&t.bo, BACKOFF_BASE_MS, o->backoff_max_ms,
 		     (uint64_t)clock_mono_us() ^ ((uint64_t)getpid() << 32));
-	coal_init(&t.coal, o->coalesce_ms, o->max_line, 1000000, track_emit, &t);
+	coal_init(&t.coal, o->coalesce_ms, o->max_line, TRACK_COAL_USERS,
+		  track_emit, &t);
 	rc = rconn_new(u, o->connect_timeout_ms, o->timeout_ms, o->max_pending);
 	if (!rc) {
 		LOG_F("out of memory", NULL);
