@@ -517,3 +517,28 @@ joined_users() {
 	[ "$WAIT_STATUS" -eq 0 ]
 	[ "$(cat "$T/A.out")" = '{"type":"presence","room":"r1","joined":["a"],"left":[],"route":"evt.r1"}' ]
 }
+
+# man_blocks: the .EX blocks of EXAMPLES in chat-presence(1), groff
+# escapes undone, separated by NUL.
+man_blocks() {
+	sed -n '/^\.SH EXAMPLES/,/^\.SH CAVEATS/p' "$TOP/man/chat-presence.1" |
+		awk '/^\.EX/ { on = 1; blk = ""; next }
+		     /^\.EE/ { on = 0; printf "%s%c", blk, 0; next }
+		     on { blk = blk $0 "\n" }' |
+		sed 's/\\e/\\/g; s/\\(aq/'"'"'/g; s/\\-/-/g'
+}
+
+@test "the pipe EXAMPLE of chat-presence(1) prints what the page says" {
+	local blocks=() b url
+	while IFS= read -r -d '' b; do
+		blocks+=("$b")
+	done < <(man_blocks)
+	[ "${#blocks[@]}" -ge 4 ]
+	[[ "${blocks[1]}" == printf* ]]
+	# database 2 of the test server: the example uses the default prefix
+	url=${CHAT_REDIS_URL%/0}/2
+	CHAT_REDIS_URL=$url PATH="$BIN:$PATH" run --separate-stderr bash -o pipefail -c "${blocks[1]}"
+	[ "$status" -eq 0 ]
+	[ "$output" = "${blocks[2]%$'\n'}" ]
+	[[ "${blocks[0]}" == *"chat-relay --queue chat.presence --bind chat:presence"* ]]
+}
