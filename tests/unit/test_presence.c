@@ -305,16 +305,27 @@ static void test_coal(void)
 	buf_release(&emitted);
 }
 
+/* Options point into argv: the copies live until free_args(). */
+static char *arg_copies[64];
+static int narg_copies;
+
+static void free_args(void)
+{
+	while (narg_copies > 0)
+		free(arg_copies[--narg_copies]);
+}
+
 static int args(const char *line, struct pres_opts *o, char *err)
 {
 	char *copy = strdup(line), *argv[32];
 	int argc = 0, r;
 
+	arg_copies[narg_copies++] = copy;
+
 	for (char *t = strtok(copy, " "); t && argc < 31; t = strtok(NULL, " "))
 		argv[argc++] = t;
 	argv[argc] = NULL;
 	r = pres_args(argc, argv, o, err, 256);
-	/* Options point into argv: keep the copy for the test's life. */
 	return r;
 }
 
@@ -355,6 +366,7 @@ static void test_args(void)
 	TEST("args: --version", args("p track --version", &o, err) == ARGS_VERSION);
 	TEST("args: -v", args("p -v 3 track", &o, err) == ARGS_RUN && o.verbosity == 3);
 	TEST("args: -v out of range", args("p -v 4 track", &o, err) == ARGS_USAGE);
+	free_args();
 }
 
 int main(void)
