@@ -33,7 +33,8 @@
 /* ADD: KEYS users, node's entries, nodes, seen; ARGV node, deadline,
  * users... Refreshes node's entries (ZADD XX GT CH: the common case, every
  * entry known, costs one command per 2,000 users), adds the new ones, and
- * returns the users new to the room, the Redis time and the seen stamp. */
+ * returns the users new to the room, the Redis time and the seen stamp
+ * (0 and 0 when no user is new: nothing to time). */
 static const char script_add[] =
 	"local users, nk, nodes, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
 	"local node, d = ARGV[1], ARGV[2]\n"
@@ -57,6 +58,7 @@ static const char script_add[] =
 	"  i = last + 1\n"
 	"end\n"
 	"if added > 0 then redis.call('SADD', nodes, node) end\n"
+	"if #joined == 0 then return {joined, 0, 0} end\n"
 	"local t = redis.call('TIME')\n"
 	"return {joined, t[1] * 1000000 + t[2], tonumber(redis.call('GET', seen) or 0)}\n";
 
@@ -95,6 +97,7 @@ static const char script_del[] =
 	"end\n"
 	"local rest = redis.call('ZCARD', nk)\n"
 	"if rest == 0 then redis.call('SREM', nodes, node) end\n"
+	"if #left == 0 then return {left, 0, 0, rest, more, #gone} end\n"
 	"local t = redis.call('TIME')\n"
 	"return {left, t[1] * 1000000 + t[2], tonumber(redis.call('GET', seen) or 0), rest, more, #gone}\n";
 
