@@ -872,8 +872,11 @@ int track_run(const struct pres_opts *o, const struct rurl *u)
 	if (code == EX_OK && t.out_failed)
 		code = EX_IOERR;
 out_store:
-	sweep_free(&t.sw);
+	/* The store first: callbacks still pending (a fatal exit) run with
+	 * NULL while the sweep, the windows and the output they touch are
+	 * still there. */
 	store_free(&t.st);
+	sweep_free(&t.sw);
 out_free:
 	coal_free(&t.coal);
 	jsonl_free(&t.in);

@@ -543,3 +543,19 @@ man_blocks() {
 	[ "$output" = "${blocks[2]%$'\n'}" ]
 	[[ "${blocks[0]}" == *"chat-relay --queue chat.presence --bind chat:presence"* ]]
 }
+
+@test "--ready-fd: a newline once connected; SIGTERM while Redis is away: exit 0 at once" {
+	track_start A --ready-fd 5 --backoff-max 200ms 5>"$T/ready"
+	wait_for 10 test -s "$T/ready"
+	[ "$(od -An -c "$T/ready" | tr -d ' ')" = '\n' ]
+	feed A '{"type":"join","node":"gw1","room":"r1","users":["a"]}'
+	wait_for 5 grep -q '"joined":\["a"\]' "$T/A.out"
+	"$TOP/scripts/redis" stop "$REDIS_DIR"
+	feed A '{"type":"join","node":"gw1","room":"r1","users":["b"]}'
+	wait_for 5 grep -q 'lost Redis' "$T/A.err"
+	kill -TERM "$A_PID"
+	wait_exit "$A_PID" 5
+	"$TOP/scripts/redis" start "$REDIS_DIR" >/dev/null
+	[ "$WAIT_STATUS" -eq 0 ]
+	grep -q 'msg="stopping with lines not applied" backlog_lines=1' "$T/A.err"
+}
