@@ -700,10 +700,13 @@ static int track_done(struct track *t)
 	t->draining = true;
 	if (jsonl_pending(&t->in) > 0 || t->backlog_pos < t->backlog.len)
 		return -1;
-	if (t->purge_node || t->st.rc->count > 0 || sweep_busy(&t->sw))
+	if (t->purge_node || sweep_busy(&t->sw))
 		return -1;
-	coal_flush_all(&t->coal);
-	if (t->out.len > 0 && !t->out_failed)
+	/* Replies may still bring changes: the windows close after them, and
+	 * their PUBLISH (for watch) is waited for too. */
+	if (t->st.rc->count == 0)
+		coal_flush_all(&t->coal);
+	if (t->st.rc->count > 0 || (t->out.len > 0 && !t->out_failed))
 		return -1;
 	return EX_OK;
 }
