@@ -46,10 +46,4 @@ bool jwt_room_allowed(const struct jwt_claims *c, const char *room);
 char *jwt_sign(const char *sub, int64_t exp, const char *rooms_json,
 	       const void *secret, size_t secretlen);
 
-/* base64url without padding. Encode: out must hold 4*((n+2)/3)+1 bytes;
- * returns the length. Decode: returns the length, or -1 on a bad
- * character; out must hold 3*(n/4)+3 bytes. */
-size_t b64url_encode(const void *in, size_t n, char *out);
-long b64url_decode(const char *in, size_t n, unsigned char *out);
-
 #endif

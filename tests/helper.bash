@@ -100,6 +100,31 @@ probe_at() {
 	$PROBE "$url?user=$user" "$@"
 }
 
+# postgres_up / postgres_down: a private PostgreSQL for the whole file
+# (scripts/postgres, in BATS_FILE_TMPDIR, no fsync); exports PG_DIR and
+# CHAT_DB_URL (which chat-archive reads by default).
+postgres_up() {
+	export PG_DIR="$BATS_FILE_TMPDIR/postgres"
+	CHAT_DB_URL=$(PG_FSYNC=off "$TOP/scripts/postgres" start "$PG_DIR") || return 1
+	export CHAT_DB_URL
+}
+
+postgres_down() {
+	"$TOP/scripts/postgres" stop "$PG_DIR"
+}
+
+# postgres_restart: stop and start the server of postgres_up (same port).
+postgres_restart() {
+	"$TOP/scripts/postgres" stop "$PG_DIR" &&
+		PG_FSYNC=off "$TOP/scripts/postgres" start "$PG_DIR" >/dev/null
+}
+
+# sql QUERY: one psql query on CHAT_DB_URL, unaligned, tuples only.
+sql() {
+	PGOPTIONS='-c client_min_messages=warning' \
+		psql -X -q -A -t -v ON_ERROR_STOP=1 "$CHAT_DB_URL" -c "$1"
+}
+
 # redis_up / redis_down: a private Redis for the whole file (scripts/redis,
 # in BATS_FILE_TMPDIR, no persistence); exports REDIS_DIR and
 # CHAT_REDIS_URL. A server that does not start is a failure, never a skip.

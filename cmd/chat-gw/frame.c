@@ -8,6 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+#include "skim.h"
+
+/* Members a relay may leave in a line that a client must not see. */
+static const char *const bus_members[] = {
+	"route", "node", "tag", "confirm", "conn", "expire", "rpc",
+};
+#define NBUS_MEMBERS ((int)(sizeof(bus_members) / sizeof(bus_members[0])))
+
 struct frame *frame_new(const char *payload, size_t n)
 {
 	struct frame *f;
@@ -46,8 +55,65 @@ struct frame *frame_new(const char *payload, size_t n)
 	return f;
 }
 
+struct frame *frame_new_ping(void)
+{
+	struct frame *f = malloc(sizeof(*f) + 4);
+
+	if (!f)
+		return NULL;
+	f->refs = 1;
+	f->len = 3;
+	f->hdr = 2;
+	f->seq = 0;
+	f->data[0] = 0x89; /* FIN, ping */
+	f->data[1] = 1;    /* one byte: libwebsockets reports empty pongs to no one */
+	f->data[2] = 'p';
+	f->data[3] = '\0';
+	return f;
+}
+
 void frame_unref(struct frame *f)
 {
 	if (f && --f->refs == 0)
 		free(f);
+}
+
+int frame_bus_clean(const char *line, size_t n, struct buf *out)
+{
+	struct skim_field f[NBUS_MEMBERS];
+	int i, found = 0;
+
+	for (i = 0; i < NBUS_MEMBERS; i++)
+		f[i].name = bus_members[i];
+	if (skim_object(line, n, f, NBUS_MEMBERS) < 0)
+		return -1;
+	for (i = 0; i < NBUS_MEMBERS; i++)
+		found += f[i].v != NULL;
+	if (!found)
+		return 0;
+	if (skim_without(line, n, bus_members, NBUS_MEMBERS, out) < 0 || out->err)
+		return -1;
+	return 1;
+}
+
+struct frame *frame_from_bus(const char *line, size_t n, uint64_t seq)
+{
+	struct buf b = BUF_INIT(0);
+	struct frame *fr;
+
+	switch (frame_bus_clean(line, n, &b)) {
+	case 0:
+		fr = frame_new(line, n); /* the usual case: as it came */
+		break;
+	case 1:
+		fr = frame_new(b.data, b.len);
+		break;
+	default:
+		fr = NULL;
+		break;
+	}
+	buf_release(&b);
+	if (fr)
+		fr->seq = seq;
+	return fr;
 }

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 struct frame {
 	uint32_t refs;         /* holders */
 	uint32_t len;          /* bytes in data: header plus payload */
@@ -21,6 +23,19 @@ struct frame {
 
 /* A text frame carrying payload (n bytes). NULL when out of memory. */
 struct frame *frame_new(const char *payload, size_t n);
+/* A ping frame (payload "p"): the same for everyone, one reference. */
+struct frame *frame_new_ping(void);
+/* When the object line (n bytes) carries bus members (route, node, tag,
+ * confirm, conn, expire, rpc), write it without them to out and return 1;
+ * return 0 when it carries none (use it as it is), -1 when it is not an
+ * object or out is full. */
+int frame_bus_clean(const char *line, size_t n, struct buf *out);
+/* A text frame of a line from the bus (an object, n bytes, checked valid
+ * by the caller) with seq: the line as it came, or, when it carries bus
+ * members (route, node, tag, confirm, conn, expire, rpc), the line without
+ * them, every other byte kept. NULL when it is not an object or out of
+ * memory. */
+struct frame *frame_from_bus(const char *line, size_t n, uint64_t seq);
 static inline struct frame *frame_ref(struct frame *f) { f->refs++; return f; }
 void frame_unref(struct frame *f);
 static inline const char *frame_payload(const struct frame *f)

@@ -27,8 +27,15 @@ struct gw_config {
 	uint64_t max_body;         /* --max-body: largest publish body */
 	uint64_t max_conns;        /* --max-conns */
 	uint64_t send_queue;       /* --send-queue: frames queued per client */
+	uint64_t send_queue_bytes; /* --send-queue-bytes: bytes queued per client */
+	uint64_t sndbuf;           /* --sndbuf: kernel send buffer per client, 0 auto */
 	uint64_t rate;             /* --rate: publishes per second refill */
 	uint64_t burst;            /* --burst: token bucket size */
+	uint64_t request_rate;     /* --request-rate: joins, history, presence per second */
+	uint64_t request_burst;    /* --request-burst: their bucket */
+	uint64_t max_pending_conn; /* --max-pending-per-conn: bus waits of one client */
+	char **origins;            /* --allow-origin, NULL-terminated, NULL: any */
+	size_t norigins;           /* how many */
 	uint64_t history;          /* --history: messages kept per room */
 	uint64_t max_rooms;        /* --max-rooms: rooms in memory */
 	uint64_t rooms_per_conn;   /* --rooms-per-conn */
@@ -40,6 +47,12 @@ struct gw_config {
 	uint64_t bus_timeout_ms;   /* --bus-timeout: wait for confirm or answer */
 	uint64_t max_pending;      /* --max-pending: publishes and queries in flight */
 	uint64_t presence_batch_ms;/* --presence-batch: presence changes go out every */
+	uint64_t room_hold;        /* --room-hold: frames a catching-up room holds */
+	uint64_t ingest_shards;    /* --ingest-shards: ingest queues (routes ingest.K) */
+	uint64_t handshake_timeout_ms; /* --handshake-timeout: a request head within */
+	uint64_t max_header;       /* --max-header: largest request head */
+	uint64_t max_heads_per_ip; /* --max-handshakes-per-ip: heads in the door */
+	uint64_t max_conns_per_ip; /* --max-conns-per-ip: WebSockets, 0 no limit */
 };
 
 /* Every metric chat-gw exports on /metrics. */
@@ -53,6 +66,11 @@ struct gw_metrics {
 	struct metric accepted;       /* connections accepted */
 	struct metric refused_auth;   /* handshakes refused: bad token */
 	struct metric refused_full;   /* handshakes refused: --max-conns */
+	struct metric refused_timeout;/* request heads not whole in time (408) */
+	struct metric refused_header; /* request heads over --max-header (431) */
+	struct metric refused_method; /* methods other than GET (405) */
+	struct metric refused_per_ip; /* --max-handshakes-per-ip (429) or --max-conns-per-ip (503) */
+	struct metric refused_origin; /* an Origin not in --allow-origin (403) */
 	struct metric frames_in;      /* client frames received */
 	struct metric frames_out;     /* frames sent to clients */
 	struct metric writes;         /* socket writes (frames coalesce) */
@@ -80,6 +98,9 @@ struct gw_metrics {
 	struct metric pending;        /* gauge: publishes and queries in flight */
 	struct metric bus_dups;       /* sequenced messages seen twice, dropped */
 	struct metric room_recoveries;/* rooms caught up after a gap or reconnect */
+	struct metric room_hold_full; /* recoveries given up: --room-hold reached */
+	struct metric bus_stale;      /* answers for another room or process, dropped */
+	struct metric internal_closes;/* closes 1011: a frame could not be queued */
 };
 
 extern struct gw_config gw_cfg;

@@ -9,8 +9,8 @@
 
 #include "buf.h"
 #include "gw.h"
+#include "http.h"
 #include "page.h"
-#include "ws.h"
 
 static int http_reply(struct lws *wsi, unsigned status, const char *type,
 		      const char *body, size_t n)
@@ -37,10 +37,10 @@ static int http_reply(struct lws *wsi, unsigned status, const char *type,
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-int http_serve(struct lws *wsi, const char *uri)
+int http_serve(struct lws *wsi, const char *uri, bool stopping)
 {
 	if (!strcmp(uri, "/healthz")) {
-		if (ws_stopping)
+		if (stopping)
 			return http_reply(wsi, 503, "text/plain", "stopping\n", 9);
 		return http_reply(wsi, 200, "text/plain", "ok\n", 3);
 	}

@@ -1,12 +1,13 @@
 /*
- * hub: rooms, members, presence, history and fan-out of one gateway. It
- * knows nothing of sockets: requests come in as parsed text, and what goes
- * out is a frame queued on a connection, after which the hub calls the
- * wake hook so the transport asks for a writeable callback. That keeps the
- * protocol logic testable without libwebsockets.
- * Memory: a struct conn is the transport's storage (lws per-session data);
- * the hub only fills and clears it. Frames queued on a conn hold a
- * reference each.
+ * hub: the client protocol of one gateway. It takes parsed requests,
+ * checks what every mode checks (room claims, membership, rate, dedupe,
+ * sizes) and hands the rest to its mode: a small table of operations,
+ * standalone (local.c: the gateway sequences, keeps history and answers
+ * itself) or on the bus (upstream.c: chat-relay carries publishes and
+ * queries to chat-archive and chat-presence). The hub knows nothing of
+ * sockets (conn.h's hooks) or of pipes (the bus_write hook), so it is
+ * unit-tested without either (tests/unit/test_hub.c).
+ * Memory: the hub owns its rooms; connections are the transport's storage.
  */
 #ifndef CHAT_GW_HUB_H
 #define CHAT_GW_HUB_H
@@ -14,85 +15,87 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
-#include "frame.h"
+#include "buf.h"
+#include "conn.h"
 #include "id.h"
-#include "jwt.h"
 #include "map.h"
+#include "request.h"
+#include "room.h"
 
-struct room;
-struct member;
-struct refent;
+struct hub;
 
-struct conn {
-	void *wsi;                 /* transport handle (struct lws *) */
-	uint64_t id;               /* connection number, for bus replies */
-	char *user;                /* authenticated user, malloc'd */
-	struct jwt_claims *claims; /* token claims when a rooms claim limits joins */
-	int64_t exp;               /* token expiry, seconds; 0 none */
-	struct member *rooms;      /* memberships, via member.cnext */
-	uint32_t nrooms;           /* how many */
-	struct frame **q;          /* send queue ring, NULL while empty */
-	uint32_t qhead;            /* index of the oldest queued frame */
-	uint32_t qlen;             /* frames queued */
-	uint32_t qcap;             /* ring size, grows to --send-queue */
-	char *rx;                  /* fragment reassembly, NULL unless needed */
-	uint32_t rxlen;            /* bytes in rx */
-	uint32_t rxcap;            /* bytes allocated for rx */
-	float tokens;              /* rate limit bucket */
-	int64_t tb_us;             /* last refill, monotonic us */
-	struct refent *refs;       /* recent publish refs, NULL until used */
-	uint32_t refnext;          /* next slot to overwrite in refs */
-	uint16_t close_code;       /* non-zero: close with this after flush */
-	const char *close_reason;  /* static text for the close frame */
-	bool established;          /* ESTABLISHED seen, CLOSED not yet */
-	bool peer_closed;          /* the client sent a close frame */
-	bool dirty;                /* on the transport's list of queues to write */
-	struct conn *dprev, *dnext;/* that list */
-	struct conn *prev, *next;  /* all connections */
+/* A publish that passed the hub's checks. */
+struct hub_publish {
+	const char *refkey;          /* the ref as JSON text, or NULL */
+	const char *id;              /* its message id (a retry keeps its id) */
+	int64_t ts;                  /* its time, ms since the epoch */
+	const char *body;            /* compact JSON text */
+	size_t bodylen;              /* its length */
+	int64_t t0_us;               /* when the request came, for latency */
+};
+
+/* What standalone and bus mode do differently; every hook is set. */
+struct hub_ops {
+	const char *name;            /* "standalone" or "bus", for logs */
+	/* A join the hub allowed: answer joined (and what since asks for),
+	 * and make c a member of r. */
+	void (*join)(struct hub *h, struct conn *c, struct room *r,
+		     const struct request *q);
+	/* A publish into r, c a member. */
+	void (*publish)(struct hub *h, struct conn *c, struct room *r,
+			const struct request *q, const struct hub_publish *p);
+	/* A history request, limit clamped to 1..HUB_HISTORY_MAX. */
+	void (*history)(struct hub *h, struct conn *c, const struct request *q,
+			uint64_t limit);
+	/* A presence listing, limit clamped to 1..HUB_PRESENCE_MAX. */
+	void (*presence)(struct hub *h, struct conn *c, const struct request *q,
+			 uint64_t limit);
+	/* A typing notice went to r's local members: tell the others. */
+	void (*typing)(struct hub *h, struct room *r, const char *from);
+	/* A batch of r's presence changes on this gateway. */
+	void (*presence_changed)(struct hub *h, struct room *r,
+				 const struct map *joined, const struct map *left);
+	/* Once a second (now: monotonic us). */
+	void (*tick)(struct hub *h, int64_t now_us);
 };
 
 struct hub {
-	struct map rooms;          /* name -> struct room */
-	struct conn *conns;        /* every established connection */
-	size_t nconns;             /* how many */
-	struct id_gen ids;         /* message ids */
-	struct map by_id;          /* connection number -> struct conn (bus) */
-	uint64_t next_conn;        /* last connection number given */
-	struct map pending;        /* bus: publish or query id -> struct pending */
-	uint64_t next_rpc;         /* last query number given */
-	struct room *pdirty;       /* rooms with presence changes to send */
-	void (*wake)(struct conn *c);            /* frames are queued */
-	void (*kill)(struct conn *c);            /* close now (4008) */
-	int (*bus_write)(const char *line, size_t n); /* full system: to relay */
+	struct rooms rooms;          /* every room with members or history */
+	LIST_HEAD(, conn) conns;     /* every established connection */
+	size_t nconns;               /* how many */
+	struct map by_id;            /* connection number -> struct conn */
+	uint64_t next_conn;          /* last connection number given */
+	struct id_gen ids;           /* message ids */
+	const struct hub_ops *ops;   /* the mode */
+	void *mode;                  /* the mode's own state */
+	int (*bus_write)(const char *line, size_t n); /* bus: a line for the relay */
 };
+
+#define HUB_HISTORY_DEFAULT 50
+#define HUB_HISTORY_MAX 200
+#define HUB_PRESENCE_DEFAULT 100
+#define HUB_PRESENCE_MAX 1000
 
 extern struct hub hub;
 
-/* Set up the hub for node; returns 0, or -1 if the node name is bad. */
-int hub_init(struct hub *h, const char *node);
+/* Set up the hub for node in a mode (ops, with its state). Returns 0, or
+ * -1 if the node name is bad. */
+int hub_init(struct hub *h, const char *node, const struct hub_ops *ops, void *mode);
 void hub_free(struct hub *h);
 /* A connection is established / gone. */
 void hub_conn_open(struct hub *h, struct conn *c);
 void hub_conn_close(struct hub *h, struct conn *c);
+/* The connection numbered id, or NULL when it is gone. */
+struct conn *hub_conn_by_id(struct hub *h, uint64_t id);
 /* One complete client text frame. */
 void hub_frame(struct hub *h, struct conn *c, const char *text, size_t n);
-/* Queue a frame (takes a new reference). Returns 0, or -1 when the queue is
- * full: the connection is then closed as a slow consumer. */
-int conn_push(struct conn *c, struct frame *f);
-/* Queue a frame built from text. */
-int conn_send_text(struct conn *c, const char *text, size_t n);
-/* Drop every queued frame. */
-void conn_queue_clear(struct conn *c);
-/* Queue an error frame with code and message, echoing ref (may be NULL). */
-void conn_error(struct conn *c, int code, const void *ref, const char *msg);
-/* Close c after what is queued has gone out. */
-void conn_close(struct conn *c, uint16_t code, const char *reason);
-/* One bus line from the relay (full system). */
-void hub_bus_line(struct hub *h, const char *line, size_t n);
 /* Send the batched presence changes of every room (every --presence-batch). */
 void hub_presence_flush(struct hub *h);
-/* Periodic work, once a second: token expiry, bus deadlines. */
+/* Periodic work, once a second: token expiry, the mode's deadlines. */
 void hub_tick(struct hub *h, int64_t now_ms);
+/* Queue a close with code on every connection. */
+void hub_close_all(struct hub *h, uint16_t code, const char *reason);
 
 #endif

@@ -14,13 +14,16 @@
 #include <unistd.h>
 
 #include "gw.h"
+#include "head.h"
 #include "hub.h"
 #include "log.h"
 
 static int lfd = -1;               /* the listening socket */
 static struct lws *lwsi;           /* it, in the lws loop */
-static struct lws_vhost *lvh;      /* where accepted connections go */
 static bool paused;                /* out of descriptors: not accepting */
+static lws_sorted_usec_list_t resume_sul; /* tries again while paused */
+
+#define LISTEN_RETRY_US 100000     /* how often a paused listener tries */
 static int bound_port;
 
 int listen_open(const char *host, int port, bool reuseport)
@@ -80,7 +83,6 @@ int listen_start(struct lws_vhost *vh, const char *protocol)
 
 	memset(&u, 0, sizeof(u));
 	u.filefd = (lws_filefd_type)(intptr_t)lfd;
-	lvh = vh;
 	lwsi = lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, u, protocol, NULL);
 	if (!lwsi) {
 		LOG_F("unable to watch the listening socket", NULL);
@@ -99,7 +101,17 @@ void listen_update(void)
 	if (!lwsi || !paused)
 		return;
 	paused = false;
+	lws_sul_cancel(&resume_sul);
 	lws_rx_flow_control(lwsi, 1);
+}
+
+/* Out of descriptors, the listener waits; any descriptor freed anywhere
+ * (a head, an HTTP request, a WebSocket) may be what it waits for, so it
+ * tries again on a timer rather than on one kind of close. */
+static void listen_resume(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	listen_update();
 }
 
 void listen_accept(void)
@@ -108,7 +120,9 @@ void listen_accept(void)
 
 	/* A bounded batch per turn keeps the loop fair to the clients. */
 	for (i = 0; i < 64 && !paused; i++) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		int one = 1;
 
 		if (fd < 0) {
@@ -117,10 +131,12 @@ void listen_accept(void)
 			if (errno == EMFILE || errno == ENFILE) {
 				/* Wait for a close rather than spin. */
 				gw_m.accept_paused.value++;
-				LOG_W("out of descriptors: not accepting until a connection closes",
-				      "connections=%zu", hub.nconns);
+				LOG_W("out of descriptors: not accepting for a while",
+				      "connections=%zu heads=%u", hub.nconns, head_count());
 				paused = true;
 				lws_rx_flow_control(lwsi, 0);
+				lws_sul_schedule(lws_get_context(lwsi), 0, &resume_sul,
+						 listen_resume, LISTEN_RETRY_US);
 				return;
 			}
 			if (errno != EAGAIN)
@@ -128,11 +144,18 @@ void listen_accept(void)
 			return;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (!lws_adopt_socket_vhost(lvh, fd)) {
-			/* lws closed it: its descriptor table is full. */
-			gw_m.accept_paused.value++;
-			LOG_W("unable to adopt a connection", "connections=%zu", hub.nconns);
+		/* A fixed kernel send buffer (no autotuning, which grows it to
+		 * megabytes): a client that stops reading fills it and then
+		 * its queue, and is cut as a slow consumer, instead of the
+		 * kernel holding everything it was sent. */
+		if (gw_cfg.sndbuf) {
+			int sb = (int)gw_cfg.sndbuf;
+
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
 		}
+		/* The request head is read at the door (head.c) before
+		 * libwebsockets gets the connection. */
+		head_accept(fd, (struct sockaddr *)&ss, sl);
 	}
 }
 
@@ -140,6 +163,7 @@ void listen_stop(void)
 {
 	if (!lwsi)
 		return;
+	lws_sul_cancel(&resume_sul);
 	/* Closing the lws handle closes the descriptor. */
 	lws_set_timeout(lwsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_ASYNC);
 	lwsi = NULL;

@@ -8,13 +8,8 @@
 
 #include "name.h"
 
-static const char *req_names[] = { "join", "leave", "publish", "history",
-				   "presence", "typing" };
-
-const char *request_type_name(enum req_type t)
-{
-	return req_names[t];
-}
+static const char *const req_names[] = { "join", "leave", "publish", "history",
+					 "presence", "typing" };
 
 void request_free(struct request *r)
 {
@@ -43,7 +38,7 @@ int request_parse(const char *text, size_t n, struct request *r, const char **ms
 	int k;
 
 	memset(r, 0, sizeof(*r));
-	r->root = json_loadb(text, n, JSON_REJECT_DUPLICATES, NULL);
+	r->root = json_loadb(text, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
 	if (!r->root) {
 		*msg = "frame is not valid JSON";
 		return -1;
@@ -54,9 +49,17 @@ int request_parse(const char *text, size_t n, struct request *r, const char **ms
 	}
 	v = json_object_get(r->root, "ref");
 	if (v && ((json_is_string(v) && json_string_length(v) <= REQ_REF_MAX) ||
-		  json_is_integer(v)))
-		r->ref = v;
-	else if (v) {
+		  json_is_integer(v))) {
+		size_t len = json_dumpb(v, r->reftext, sizeof(r->reftext) - 1,
+					JSON_COMPACT | JSON_ENCODE_ANY);
+
+		if (len == 0 || len >= sizeof(r->reftext)) {
+			*msg = "ref must be a string of at most 128 bytes or an integer";
+			return -1;
+		}
+		r->reftext[len] = '\0';
+		r->ref = r->reftext;
+	} else if (v) {
 		*msg = "ref must be a string of at most 128 bytes or an integer";
 		return -1;
 	}
@@ -109,6 +112,8 @@ int request_parse(const char *text, size_t n, struct request *r, const char **ms
 			return -1;
 		}
 		r->has_before = k == 1;
+		/* fall through */
+	case REQ_PRESENCE:
 		k = req_uint(r->root, "limit", &r->limit);
 		if (k < 0 || (k == 1 && r->limit == 0)) {
 			*msg = "limit must be a positive integer";

@@ -23,27 +23,30 @@ enum req_type {
 };
 
 #define REQ_REF_MAX 128         /* longest ref string */
+/* Room for a ref as JSON text: a string of REQ_REF_MAX bytes, each escaped
+ * as \u00XX at worst, with its quotes; or an integer. */
+#define REQ_REF_TEXT (REQ_REF_MAX * 6 + 3)
 
 struct request {
 	enum req_type type;     /* what is asked */
 	json_t *root;           /* the parsed frame, owned */
-	json_t *ref;            /* "ref" (string or integer), or NULL */
+	const char *ref;        /* "ref" as compact JSON text, or NULL */
+	char reftext[REQ_REF_TEXT]; /* where ref points */
 	const char *room;       /* "room", validated */
 	bool has_since;         /* join: "since" given */
 	uint64_t since;         /* join: last seq the client saw */
 	bool has_before;        /* history: "before" given */
 	uint64_t before;        /* history: messages with seq < before */
-	uint64_t limit;         /* history: 0 when not given */
+	uint64_t limit;         /* history, presence: 0 when not given */
 	json_t *body;           /* publish: the body, any JSON value */
 };
 
 /* Parse text (n bytes, need not be NUL-terminated). Returns 0, or -1 with
  * *msg set to a static explanation for a bad_request error; r->ref is set
  * when the frame had a usable ref, so the error can echo it. Either way the
- * caller calls request_free(). */
+ * caller calls request_free(). Any JSON is accepted in a body, \u0000
+ * included. */
 int request_parse(const char *text, size_t n, struct request *r, const char **msg);
 void request_free(struct request *r);
-/* The name of a request type ("join", ...). */
-const char *request_type_name(enum req_type t);
 
 #endif

@@ -32,6 +32,8 @@
 
 #include "clock.h"
 #include "gw.h"
+#include "http.h"
+#include "head.h"
 #include "hub.h"
 #include "listen.h"
 #include "log.h"
@@ -43,10 +45,13 @@
 static unsigned char *wbuf;   /* shared write buffer, LWS_PRE + capacity */
 static size_t wcap;           /* its capacity after LWS_PRE */
 bool ws_stopping;             /* SIGTERM: refuse new connections */
-static struct conn *dirty;    /* connections with frames to write */
+static LIST_HEAD(, conn) dirty = LIST_HEAD_INITIALIZER(dirty);
+			      /* connections with frames to write */
 static uv_prepare_t flusher;  /* writes them before the loop waits */
 static uv_timer_t flush_timer;/* bounds how long a flush may wait */
 static int64_t defer_since;   /* first turn the flush waited, 0: none */
+static struct conn *sweep_next;/* where the next ping sweep goes on */
+static struct frame *ping_frame;/* the one ping every client is sent */
 
 #define FLUSH_DEFER_US 1000   /* longest a flush waits for more input */
 
@@ -54,13 +59,7 @@ static void dirty_remove(struct conn *c)
 {
 	if (!c->dirty)
 		return;
-	if (c->dprev)
-		c->dprev->dnext = c->dnext;
-	else
-		dirty = c->dnext;
-	if (c->dnext)
-		c->dnext->dprev = c->dprev;
-	c->dprev = c->dnext = NULL;
+	LIST_REMOVE(c, dirty_entry);
 	c->dirty = false;
 }
 
@@ -69,11 +68,7 @@ static void ws_wake(struct conn *c)
 	if (!c->wsi || c->dirty)
 		return;
 	c->dirty = true;
-	c->dprev = NULL;
-	c->dnext = dirty;
-	if (dirty)
-		dirty->dprev = c;
-	dirty = c;
+	LIST_INSERT_HEAD(&dirty, c, dirty_entry);
 }
 
 static void ws_kill(struct conn *c)
@@ -88,8 +83,8 @@ static void ws_kill(struct conn *c)
 
 void ws_setup(void)
 {
-	hub.wake = ws_wake;
-	hub.kill = ws_kill;
+	conn_hooks.wake = ws_wake;
+	conn_hooks.kill = ws_kill;
 }
 
 static int ws_wbuf_reserve(size_t n)
@@ -145,10 +140,7 @@ static int ws_write_queued(struct lws *wsi, struct conn *c)
 		memcpy(wbuf + LWS_PRE + n, f->data, f->len);
 		n += f->len;
 		nframes++;
-		c->q[c->qhead] = NULL;
-		c->qhead = (c->qhead + 1) % c->qcap;
-		c->qlen--;
-		frame_unref(f);
+		frame_unref(conn_pop(c));
 	}
 	/* The close frame goes out in the same write, after what was queued.
 	 * It is written like the data frames, raw: libwebsockets' own close
@@ -207,7 +199,7 @@ static void ws_flush(uv_prepare_t *h)
 {
 	struct conn *c;
 
-	if (!dirty)
+	if (LIST_EMPTY(&dirty))
 		return;
 	if (input_ready(h->loop)) {
 		int64_t now = clock_mono_us();
@@ -221,7 +213,7 @@ static void ws_flush(uv_prepare_t *h)
 	}
 	defer_since = 0;
 	uv_timer_stop(&flush_timer);
-	while ((c = dirty)) {
+	while ((c = LIST_FIRST(&dirty))) {
 		dirty_remove(c);
 		if (!c->wsi || !c->established)
 			continue;
@@ -255,6 +247,8 @@ int ws_start(void *loop)
 
 void ws_stop(void)
 {
+	frame_unref(ping_frame);
+	ping_frame = NULL;
 	uv_close((uv_handle_t *)&flusher, NULL);
 	uv_close((uv_handle_t *)&flush_timer, NULL);
 }
@@ -313,20 +307,35 @@ static int ws_auth(struct lws *wsi, struct conn *c, const char **why)
 	return c->user ? 0 : 500;
 }
 
+static const char *ws_status_text(int status)
+{
+	switch (status) {
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 426: return "Upgrade Required";
+	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+/* Refuse an upgrade request with an HTTP status and a one-line reason.
+ * The response is written whole here, as HTTP/1.1: libwebsockets writes
+ * the status line of a refused upgrade as HTTP/1.0, which common clients
+ * (Python's websockets) report as an invalid response instead of the
+ * status. */
 static int ws_refuse(struct lws *wsi, int status, const char *why)
 {
-	char body[160];
-	int n = snprintf(body, sizeof(body), "%s\n", why);
-	unsigned char hdr[LWS_PRE + 512], *p = hdr + LWS_PRE, *end = hdr + sizeof(hdr);
+	char resp[LWS_PRE + 512];
+	int n = snprintf(resp + LWS_PRE, sizeof(resp) - LWS_PRE,
+			 "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n"
+			 "Cache-Control: no-store\r\n\r\n%s\n",
+			 status, ws_status_text(status), strlen(why) + 1, why);
 
-	if (lws_add_http_common_headers(wsi, (unsigned)status, "text/plain",
-					(lws_filepos_t)n, &p, end) ||
-	    lws_finalize_http_header(wsi, &p, end))
+	if (n < 0 || (size_t)n >= sizeof(resp) - LWS_PRE)
 		return -1;
-	if (lws_write(wsi, hdr + LWS_PRE, (size_t)(p - (hdr + LWS_PRE)),
-		      LWS_WRITE_HTTP_HEADERS) < 0)
-		return -1;
-	lws_write(wsi, (unsigned char *)body, (size_t)n, LWS_WRITE_HTTP_FINAL);
+	lws_write(wsi, (unsigned char *)resp + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_FINAL);
 	return -1;
 }
 
@@ -351,6 +360,8 @@ static int ws_receive(struct lws *wsi, struct conn *c, const char *in, size_t le
 		hub_frame(&hub, c, in, len); /* the common case: no copy */
 		return 0;
 	}
+	if (len == 0 && !lws_is_final_fragment(wsi))
+		return 0; /* an empty fragment adds nothing */
 	/* Reassembly grows to what this frame needs, never past
 	 * --max-frame, and is freed as soon as the frame is whole. */
 	if (c->rxlen + len + remain > c->rxcap) {
@@ -379,47 +390,140 @@ static int ws_receive(struct lws *wsi, struct conn *c, const char *in, size_t le
 	return 0;
 }
 
+/* Whether a close frame's payload (in, len) is one a client may send:
+ * empty, or a code RFC 6455 section 7.4 allows on the wire. */
+static bool ws_close_code_ok(const void *in, size_t len)
+{
+	const unsigned char *p = in;
+	unsigned code;
+
+	if (len == 0)
+		return true;
+	if (len < 2)
+		return false;
+	code = (unsigned)p[0] << 8 | p[1];
+	return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+	       (code >= 3000 && code <= 4999);
+}
+
+/* Whether origin (the Origin header, NULL when absent) may connect. */
+static bool ws_origin_ok(const char *origin)
+{
+	size_t i;
+
+	if (!gw_cfg.norigins || !origin)
+		return true; /* no allowlist, or not a browser */
+	for (i = 0; i < gw_cfg.norigins; i++)
+		if (!strcmp(gw_cfg.origins[i], "*") || !strcasecmp(gw_cfg.origins[i], origin))
+			return true;
+	return false;
+}
+
+/* The upgrade request: refuse it with an HTTP status, or accept it with
+ * c filled (user, claims, address). */
+static int ws_filter(struct lws *wsi, struct conn *c)
+{
+	char tmp[512];
+	const char *why = "refused";
+	int st;
+
+	if (ws_stopping) {
+		gw_m.refused_full.value++;
+		return ws_refuse(wsi, 503, "shutting down");
+	}
+	if (lws_hdr_copy(wsi, tmp, sizeof(tmp), WSI_TOKEN_VERSION) <= 0 ||
+	    strcmp(tmp, "13")) {
+		gw_m.refused_auth.value++;
+		return ws_refuse(wsi, 426, "Sec-WebSocket-Version must be 13");
+	}
+	if (!ws_origin_ok(lws_hdr_copy(wsi, tmp, sizeof(tmp), WSI_TOKEN_ORIGIN) > 0 ?
+			  tmp : NULL)) {
+		gw_m.refused_origin.value++;
+		LOG_I("refused an origin", "origin=%s", log_q(tmp));
+		return ws_refuse(wsi, 403, "this origin may not connect");
+	}
+	if (hub.nconns >= gw_cfg.max_conns) {
+		gw_m.refused_full.value++;
+		return ws_refuse(wsi, 503, "too many connections; try again later");
+	}
+	st = ws_auth(wsi, c, &why);
+	if (st) {
+		gw_m.refused_auth.value++;
+		LOG_I("refused connection", "status=%d reason=%s", st, log_q(why));
+		conn_release(c);
+		return ws_refuse(wsi, st, why);
+	}
+	lws_get_peer_simple(wsi, c->ip, sizeof(c->ip));
+	if (!head_ip_conn_open(c->ip)) {
+		gw_m.refused_per_ip.value++;
+		conn_release(c);
+		return ws_refuse(wsi, 503, "too many connections from this address");
+	}
+	c->ip_counted = true;
+	return 0;
+}
+
+/* Every second: visit a share of the connections, so that each is visited
+ * once per --ping-interval and the pings of connections that came at
+ * the same time are spread over the interval. A connection silent for
+ * --ping-interval is pinged; one silent for --ping-timeout (no frame, no
+ * pong) is dropped. Any frame from the client counts as a sign of life. */
+void ws_sweep(void)
+{
+	int64_t now = clock_mono_us();
+	uint64_t per_tick = hub.nconns * 1000 / gw_cfg.ping_ms + 1, i;
+
+	if (!ping_frame && !(ping_frame = frame_new_ping()))
+		return;
+	for (i = 0; i < per_tick && hub.nconns; i++) {
+		struct conn *c = sweep_next ? sweep_next : LIST_FIRST(&hub.conns);
+		int64_t idle = now - c->last_rx_us;
+
+		sweep_next = LIST_NEXT(c, entry);
+		if (c->close_code || !c->wsi || c->dropping)
+			continue;
+		if (idle >= (int64_t)gw_cfg.timeout_ms * 1000) {
+			LOG_I("dropping a silent client", "user=%s silent_ms=%lld",
+			      log_q(c->user), (long long)(idle / 1000));
+			c->dropping = true;
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE,
+					LWS_TO_KILL_ASYNC);
+		} else if (idle >= (int64_t)gw_cfg.ping_ms * 1000) {
+			conn_push(c, ping_frame);
+		}
+	}
+}
+
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		void *in, size_t len)
 {
 	struct conn *c = user;
-	const char *why = "refused";
-	int st;
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
-		return http_serve(wsi, in);
+		return http_serve(wsi, in, ws_stopping);
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-		if (ws_stopping) {
-			gw_m.refused_full.value++;
-			return ws_refuse(wsi, 503, "shutting down");
-		}
-		if (hub.nconns >= gw_cfg.max_conns) {
-			gw_m.refused_full.value++;
-			return ws_refuse(wsi, 503, "too many connections; try again later");
-		}
-		st = ws_auth(wsi, c, &why);
-		if (st) {
-			gw_m.refused_auth.value++;
-			LOG_I("refused connection", "status=%d reason=%s", st, log_q(why));
-			free(c->user);
-			c->user = NULL;
-			return ws_refuse(wsi, st, why);
-		}
-		return 0;
+		return ws_filter(wsi, c);
 
 	case LWS_CALLBACK_ESTABLISHED:
 		c->wsi = wsi;
+		c->last_rx_us = clock_mono_us();
 		gw_m.accepted.value++;
 		hub_conn_open(&hub, c);
 		LOG_D("connected", "user=%s", log_q(c->user));
 		break;
 
 	case LWS_CALLBACK_RECEIVE:
-		if (!c->established || c->close_code)
-			return 0;
+		if (!c->established || c->close_code || c->peer_closed)
+			return 0; /* nothing counts after a close */
+		c->last_rx_us = clock_mono_us();
 		return ws_receive(wsi, c, in, len);
+
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (c && c->established)
+			c->last_rx_us = clock_mono_us();
+		break;
 
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		if (!c->established)
@@ -428,11 +532,18 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		c->peer_closed = true;
+		if (!ws_close_code_ok(in, len)) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR,
+					 (unsigned char *)"invalid close code", 18);
+			return -1;
+		}
 		break;
 
 	case LWS_CALLBACK_CLOSED:
 		LOG_D("disconnected", "user=%s", log_q(c->user));
 		dirty_remove(c);
+		if (sweep_next == c)
+			sweep_next = LIST_NEXT(c, entry);
 		if (c->peer_closed)
 			gw_m.client_closes.value++;
 		else if (c->close_code == 1001)
@@ -444,16 +555,21 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		listen_update();
 		break;
 
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* Every connection ends here, also one refused after its
+		 * token was checked: what the handshake took is freed. */
+		if (c) {
+			if (c->ip_counted)
+				head_ip_conn_close(c->ip);
+			c->ip_counted = false;
+			if (!c->established)
+				conn_release(c);
+		}
+		listen_update();
+		break;
+
 	default:
 		break;
 	}
 	return 0;
-}
-
-void ws_close_all(uint16_t code, const char *reason)
-{
-	struct conn *c;
-
-	for (c = hub.conns; c; c = c->next)
-		conn_close(c, code, reason);
 }

@@ -6,17 +6,24 @@
  * amqp_simple_wait_frame_noblock() and a zero timeout, assembling
  * basic.deliver + header + body frames into one delivery and turning
  * basic.ack/basic.nack into confirm events (there is no confirm-wait helper
- * in this version). rabbitmq-c may read frames while it sends (it queues
- * them), hence bus_pending(). Frame memory lives in rabbitmq-c's pools and is
- * released as soon as a frame is handled; a body is copied into the bus's
- * own bounded buffer first.
+ * in this version) and basic.return into return events. rabbitmq-c may read
+ * frames while it sends (it queues them), hence bus_pending(). Frame memory
+ * lives in rabbitmq-c's pools and is released as soon as a frame is
+ * handled; a body is copied into the bus's own bounded buffer first.
+ *
+ * A mandatory publish that no queue takes comes back as basic.return (with
+ * its properties) before its basic.ack; the return names the publish by the
+ * message-id we gave it, its confirm seq, so that the relay can turn that
+ * ack into a nack.
  */
 #include "bus.h"
 
 #include <amqp.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,17 +34,27 @@
 
 enum { BODY_NONE, BODY_HEADER, BODY_DATA };
 
+struct bus_url {
+	char masked[512];                  /* URL with the password masked */
+	char *copy;                        /* parsed copy (amqp_parse_url) */
+	struct amqp_connection_info info;  /* points into copy */
+};
+
 struct bus {
 	const struct relay_opts *o;        /* options, borrowed */
-	char url[512];                     /* URL with the password masked */
-	char *urlcopy;                     /* parsed copy (amqp_parse_url) */
-	struct amqp_connection_info info;  /* points into urlcopy */
+	struct bus_url urls[RELAY_URLS_MAX]; /* the brokers, in turn */
+	int nurls;                         /* how many */
+	int cur;                           /* URL in use, or last tried */
+	bool ever_up;                      /* connected at least once */
+	uint64_t failed;                   /* connection attempts failed */
 	amqp_connection_state_t conn;      /* NULL when disconnected */
 	uint64_t next_seq;                 /* confirm seq of the next publish */
 	char queue[256];                   /* queue consumed, or "" */
 	char ctag[256];                    /* consumer tag, or "" */
 	int body_state;                    /* BODY_NONE/HEADER/DATA */
 	bool body_discard;                 /* content of a basic.return */
+	bool body_return;                  /* ... whose header is still due */
+	char ret_why[320];                 /* that return's code, text, key */
 	uint64_t body_tag;                 /* delivery tag being assembled */
 	bool body_redelivered;             /* its redelivered flag */
 	uint64_t body_size;                /* announced size */
@@ -48,24 +65,13 @@ struct bus {
 
 void bus_mask_url(const char *url, char *out, size_t outlen)
 {
-	const char *auth = strstr(url, "://"), *end, *at, *colon;
+	size_t off, len;
 
-	if (!auth) {
+	if (!relay_url_password(url, &off, &len)) {
 		snprintf(out, outlen, "%s", url);
 		return;
 	}
-	auth += 3;
-	end = auth + strcspn(auth, "/?#");
-	at = NULL;
-	for (const char *p = auth; p < end; p++)
-		if (*p == '@')
-			at = p;
-	colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-	if (!colon) {
-		snprintf(out, outlen, "%s", url);
-		return;
-	}
-	snprintf(out, outlen, "%.*s***%s", (int)(colon + 1 - url), url, at);
+	snprintf(out, outlen, "%.*s***%s", (int)off, url, url + off + len);
 }
 
 static void bus_seterr(struct bus *b, const char *fmt, ...)
@@ -114,50 +120,65 @@ static void bus_seterr_rpc(struct bus *b, const char *what, amqp_rpc_reply_t r)
 	}
 }
 
+/* Parse url into u. Returns 0, or -1 with a reason in err. */
+static int bus_url_parse(struct bus_url *u, const char *url, char *err,
+			 size_t errlen)
+{
+	bus_mask_url(url, u->masked, sizeof(u->masked));
+	u->copy = strdup(url);
+	if (!u->copy) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	amqp_default_connection_info(&u->info);
+	if (amqp_parse_url(u->copy, &u->info) != AMQP_STATUS_OK) {
+		snprintf(err, errlen, "'%s' is not an AMQP URL "
+			 "(amqp://user:pass@host:port/vhost or amqps://...)",
+			 u->masked);
+		return -1;
+	}
+	/* "amqp://host/" names the vhost "", which every client takes as "/". */
+	if (!u->info.vhost || !*u->info.vhost)
+		u->info.vhost = "/";
+	return 0;
+}
+
 struct bus *bus_new(const struct relay_opts *o, char *err, size_t errlen)
 {
 	struct bus *b = calloc(1, sizeof(*b));
+	int i;
 
 	if (!b) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	b->o = o;
-	bus_mask_url(o->url, b->url, sizeof(b->url));
-	b->urlcopy = strdup(o->url);
-	if (!b->urlcopy) {
-		snprintf(err, errlen, "out of memory");
-		free(b);
-		return NULL;
-	}
-	amqp_default_connection_info(&b->info);
-	if (amqp_parse_url(b->urlcopy, &b->info) != AMQP_STATUS_OK) {
-		snprintf(err, errlen, "'%s' is not an AMQP URL "
-			 "(amqp://user:pass@host:port/vhost)", b->url);
-		free(b->urlcopy);
-		free(b);
-		return NULL;
-	}
-	if (b->info.ssl) {
-		snprintf(err, errlen, "'%s': amqps is not supported", b->url);
-		free(b->urlcopy);
-		free(b);
-		return NULL;
-	}
-	/* "amqp://host/" names the vhost "", which every client takes as "/". */
-	if (!b->info.vhost || !*b->info.vhost)
-		b->info.vhost = "/";
 	buf_init(&b->body, o->max_line);
+	for (i = 0; i < o->nurls && i < RELAY_URLS_MAX; i++) {
+		b->nurls++;
+		if (bus_url_parse(&b->urls[i], o->urls[i], err, errlen) < 0) {
+			bus_free(b);
+			return NULL;
+		}
+	}
+	if (b->nurls == 0) {
+		snprintf(err, errlen, "no broker URL");
+		bus_free(b);
+		return NULL;
+	}
 	return b;
 }
 
 void bus_free(struct bus *b)
 {
+	int i;
+
 	if (!b)
 		return;
 	bus_disconnect(b, false);
 	buf_release(&b->body);
-	free(b->urlcopy);
+	for (i = 0; i < b->nurls; i++)
+		free(b->urls[i].copy);
 	free(b);
 }
 
@@ -173,7 +194,17 @@ const char *bus_error(const struct bus *b)
 
 const char *bus_url(const struct bus *b)
 {
-	return b->url;
+	return b->urls[b->cur].masked;
+}
+
+int bus_broker(const struct bus *b)
+{
+	return b->cur;
+}
+
+uint64_t bus_failed_attempts(const struct bus *b)
+{
+	return b->failed;
 }
 
 const char *bus_queue(const struct bus *b)
@@ -229,23 +260,39 @@ static int bus_declare_exchange(struct bus *b, const char *name)
 	return 0;
 }
 
-/* Declare queue name (durable unless exclusive); the broker's name for it
- * goes to out (outlen bytes). */
+/* Whether name is an ingest shard queue, chat.ingest.K: those are
+ * declared with single-active-consumer, by whichever relay declares them. */
+static bool bus_is_ingest_queue(const char *name)
+{
+	size_t n = strlen(RELAY_INGEST_QUEUE);
+
+	return !strncmp(name, RELAY_INGEST_QUEUE, n) && name[n] &&
+	       strspn(name + n, "0123456789") == strlen(name + n);
+}
+
+/* Declare queue name (durable unless exclusive; quorum under --quorum;
+ * single-active-consumer when it is an ingest shard); the broker's name
+ * for it goes to out (outlen bytes). */
 static int bus_declare_queue(struct bus *b, const char *name, bool exclusive,
 			     char *out, size_t outlen)
 {
-	amqp_table_entry_t qtype;
-	amqp_table_t args = amqp_empty_table;
+	amqp_table_entry_t e[2];
+	amqp_table_t args = { 0, e };
 	amqp_queue_declare_ok_t *ok;
 	amqp_rpc_reply_t r;
 	char what[300];
 
 	if (b->o->quorum && !exclusive) {
-		qtype.key = amqp_cstring_bytes("x-queue-type");
-		qtype.value.kind = AMQP_FIELD_KIND_UTF8;
-		qtype.value.value.bytes = amqp_cstring_bytes("quorum");
-		args.num_entries = 1;
-		args.entries = &qtype;
+		e[args.num_entries].key = amqp_cstring_bytes("x-queue-type");
+		e[args.num_entries].value.kind = AMQP_FIELD_KIND_UTF8;
+		e[args.num_entries].value.value.bytes = amqp_cstring_bytes("quorum");
+		args.num_entries++;
+	}
+	if (bus_is_ingest_queue(name)) {
+		e[args.num_entries].key = amqp_cstring_bytes("x-single-active-consumer");
+		e[args.num_entries].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+		e[args.num_entries].value.value.boolean = 1;
+		args.num_entries++;
 	}
 	ok = amqp_queue_declare(b->conn, BUS_CHANNEL, amqp_cstring_bytes(name),
 				0, !exclusive, exclusive, exclusive, args);
@@ -282,18 +329,26 @@ static int bus_bind(struct bus *b, const char *queue, const char *exchange,
 	return 0;
 }
 
-/* Everything the options name: the fan-out exchange and the ingest queue
- * always, the publish exchange, the queue and its bindings. */
+/* Everything the options name: the fan-out exchange and the ingest shard
+ * queues always (so that a publish made before any archive runs is kept),
+ * the publish exchange, the queue and its bindings, and in child mode with
+ * an exclusive queue the node's own key. */
 static int bus_declare(struct bus *b)
 {
 	const struct relay_opts *o = b->o;
+	char name[64], key[RELAY_ROUTE_MAX + 1];
+	unsigned k;
 	int i;
 
-	if (bus_declare_exchange(b, RELAY_FANOUT_EXCHANGE) < 0 ||
-	    bus_declare_queue(b, RELAY_INGEST_QUEUE, false, NULL, 0) < 0 ||
-	    bus_bind(b, RELAY_INGEST_QUEUE, RELAY_FANOUT_EXCHANGE,
-		     RELAY_INGEST_KEY) < 0)
+	if (bus_declare_exchange(b, RELAY_FANOUT_EXCHANGE) < 0)
 		return -1;
+	for (k = 0; k < o->ingest_shards; k++) {
+		snprintf(name, sizeof(name), RELAY_INGEST_QUEUE "%u", k);
+		snprintf(key, sizeof(key), RELAY_INGEST_KEY "%u", k);
+		if (bus_declare_queue(b, name, false, NULL, 0) < 0 ||
+		    bus_bind(b, name, RELAY_FANOUT_EXCHANGE, key) < 0)
+			return -1;
+	}
 	if (o->publish && strcmp(o->exchange, RELAY_FANOUT_EXCHANGE) &&
 	    bus_declare_exchange(b, o->exchange) < 0)
 		return -1;
@@ -304,12 +359,25 @@ static int bus_declare(struct bus *b)
 			      o->exclusive || !o->queue, b->queue,
 			      sizeof(b->queue)) < 0)
 		return -1;
+	/* A shard queue past --ingest-shards (its archive was started with a
+	 * larger count) is still bound to its own key. */
+	if (o->queue && bus_is_ingest_queue(o->queue)) {
+		snprintf(key, sizeof(key), RELAY_INGEST_KEY "%s",
+			 o->queue + strlen(RELAY_INGEST_QUEUE));
+		if (bus_bind(b, b->queue, RELAY_FANOUT_EXCHANGE, key) < 0)
+			return -1;
+	}
 	for (i = 0; i < o->nbinds; i++) {
 		if (strcmp(o->binds[i].exchange, RELAY_FANOUT_EXCHANGE) &&
 		    bus_declare_exchange(b, o->binds[i].exchange) < 0)
 			return -1;
 		if (bus_bind(b, b->queue, o->binds[i].exchange,
 			     o->binds[i].key) < 0)
+			return -1;
+	}
+	if (o->mode == RELAY_CHILD && o->exclusive) {
+		snprintf(key, sizeof(key), RELAY_NODE_KEY "%s", o->node);
+		if (bus_bind(b, b->queue, RELAY_FANOUT_EXCHANGE, key) < 0)
 			return -1;
 	}
 	return 0;
@@ -343,9 +411,51 @@ static int bus_consume(struct bus *b)
 	return 0;
 }
 
-int bus_connect(struct bus *b)
+/* The socket for u: TCP, or TLS verifying the broker's certificate
+ * against --ca (else the system's CAs) and its name against the URL's host,
+ * unless --insecure. NULL with the error set. */
+static amqp_socket_t *bus_socket(struct bus *b, const struct bus_url *u)
 {
 	const struct relay_opts *o = b->o;
+	amqp_socket_t *sock;
+
+	if (!u->info.ssl) {
+		sock = amqp_tcp_socket_new(b->conn);
+		if (!sock)
+			bus_seterr(b, "out of memory");
+		return sock;
+	}
+	sock = amqp_ssl_socket_new(b->conn);
+	if (!sock) {
+		bus_seterr(b, "unable to set up TLS for '%s'", u->masked);
+		return NULL;
+	}
+	if (amqp_ssl_socket_set_ssl_versions(sock, AMQP_TLSv1_2,
+					     AMQP_TLSvLATEST) != AMQP_STATUS_OK) {
+		bus_seterr(b, "unable to require TLS 1.2 for '%s'", u->masked);
+		return NULL;
+	}
+	if (o->ca_file) {
+		if (amqp_ssl_socket_set_cacert(sock, o->ca_file) != AMQP_STATUS_OK) {
+			bus_seterr(b, "unable to load CA certificates from '%s'",
+				   o->ca_file);
+			return NULL;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(
+			   amqp_ssl_socket_get_context(sock)) != 1) {
+		bus_seterr(b, "unable to load the system's CA certificates");
+		return NULL;
+	}
+	amqp_ssl_socket_set_verify_peer(sock, !o->insecure);
+	amqp_ssl_socket_set_verify_hostname(sock, !o->insecure);
+	return sock;
+}
+
+/* One attempt on URL number i. */
+static int bus_connect_one(struct bus *b, int i)
+{
+	const struct relay_opts *o = b->o;
+	const struct bus_url *u = &b->urls[i];
 	struct timeval tv = {
 		.tv_sec = (time_t)(o->connect_timeout_ms / 1000),
 		.tv_usec = (suseconds_t)(o->connect_timeout_ms % 1000) * 1000,
@@ -355,40 +465,40 @@ int bus_connect(struct bus *b)
 	int st, saved;
 
 	bus_disconnect(b, false);
+	b->cur = i;
 	b->conn = amqp_new_connection();
 	if (!b->conn) {
 		bus_seterr(b, "out of memory");
 		return -1;
 	}
-	sock = amqp_tcp_socket_new(b->conn);
-	if (!sock) {
-		bus_seterr(b, "out of memory");
+	sock = bus_socket(b, u);
+	if (!sock)
 		goto out_destroy;
-	}
 	errno = 0;
-	st = amqp_socket_open_noblock(sock, b->info.host, b->info.port, &tv);
+	st = amqp_socket_open_noblock(sock, u->info.host, u->info.port, &tv);
 	saved = errno;
 	if (st != AMQP_STATUS_OK) {
 		/* errno tells only when connect() itself failed; after
 		 * EINPROGRESS rabbitmq-c keeps the socket error to itself. */
 		if (st == AMQP_STATUS_SOCKET_ERROR && saved &&
 		    saved != EINPROGRESS)
-			bus_seterr(b, "unable to connect to '%s': %s", b->url,
+			bus_seterr(b, "unable to connect to '%s': %s", u->masked,
 				   strerror(saved));
 		else
-			bus_seterr(b, "unable to connect to '%s': %s", b->url,
+			bus_seterr(b, "unable to connect to '%s': %s", u->masked,
 				   amqp_error_string2(st));
 		goto out_destroy;
 	}
 	amqp_set_handshake_timeout(b->conn, &tv);
 	amqp_set_rpc_timeout(b->conn, &tv);
-	r = amqp_login(b->conn, b->info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE,
+	r = amqp_login(b->conn, u->info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE,
 		       (int)o->heartbeat_s, AMQP_SASL_METHOD_PLAIN,
-		       b->info.user, b->info.password);
+		       u->info.user, u->info.password);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
 		char what[600];
 
-		snprintf(what, sizeof(what), "unable to log in to '%s'", b->url);
+		snprintf(what, sizeof(what), "unable to log in to '%s'",
+			 u->masked);
 		bus_seterr_rpc(b, what, r);
 		goto out_destroy;
 	}
@@ -419,6 +529,25 @@ int bus_connect(struct bus *b)
 out_destroy:
 	amqp_destroy_connection(b->conn);
 	b->conn = NULL;
+	return -1;
+}
+
+int bus_connect(struct bus *b)
+{
+	int i, first = b->ever_up ? (b->cur + 1) % b->nurls : 0;
+
+	for (i = 0; i < b->nurls; i++) {
+		int k = (first + i) % b->nurls;
+
+		if (bus_connect_one(b, k) == 0) {
+			b->ever_up = true;
+			return 0;
+		}
+		b->failed++;
+		if (b->nurls > 1)
+			LOG_I("unable to connect", "url=%s err=%s",
+			      log_q(b->urls[k].masked), log_q(b->err));
+	}
 	return -1;
 }
 
@@ -456,16 +585,25 @@ static int bus_method(struct bus *b, amqp_frame_t *f, struct bus_event *ev)
 
 		b->body_state = BODY_HEADER;
 		b->body_discard = false;
+		b->body_return = false;
 		b->body_tag = d->delivery_tag;
 		b->body_redelivered = d->redelivered;
 		return 0;
 	}
-	case AMQP_BASIC_RETURN_METHOD:
-		/* Only for mandatory publishes, which we do not make; its
-		 * content frames follow and are skipped. */
+	case AMQP_BASIC_RETURN_METHOD: {
+		amqp_basic_return_t *rt = m->decoded;
+
+		/* A mandatory publish no queue took: its header (which names
+		 * it) and its body follow; the body is skipped. */
 		b->body_state = BODY_HEADER;
 		b->body_discard = true;
+		b->body_return = true;
+		snprintf(b->ret_why, sizeof(b->ret_why), "%u %.*s route=%.*s",
+			 rt->reply_code, (int)rt->reply_text.len,
+			 (char *)rt->reply_text.bytes, (int)rt->routing_key.len,
+			 (char *)rt->routing_key.bytes);
 		return 0;
+	}
 	case AMQP_BASIC_CANCEL_METHOD:
 		bus_seterr(b, "the broker cancelled the consumer of '%s' "
 			   "(queue deleted?)", b->queue);
@@ -505,6 +643,31 @@ static int bus_method(struct bus *b, amqp_frame_t *f, struct bus_event *ev)
 		LOG_D("ignored method", "id=0x%08x", m->id);
 		return 0;
 	}
+}
+
+/* The header of a returned publish: its message-id is its confirm seq. */
+static int bus_returned(struct bus *b, const amqp_frame_t *f,
+			struct bus_event *ev)
+{
+	const amqp_basic_properties_t *p = f->payload.properties.decoded;
+	char id[24];
+
+	b->body_return = false;
+	memset(ev, 0, sizeof(*ev));
+	ev->type = BUS_EV_RETURN;
+	if (p && (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) &&
+	    p->message_id.len > 0 && p->message_id.len < sizeof(id)) {
+		char *end;
+
+		memcpy(id, p->message_id.bytes, p->message_id.len);
+		id[p->message_id.len] = '\0';
+		ev->tag = strtoull(id, &end, 10);
+		if (*end)
+			ev->tag = 0;
+	}
+	ev->body = b->ret_why;
+	ev->len = strlen(b->ret_why);
+	return 1;
 }
 
 /* Finish the delivery being assembled. */
@@ -555,10 +718,14 @@ int bus_next(struct bus *b, struct bus_event *ev)
 			b->body_size = f.payload.properties.body_size;
 			b->body_got = 0;
 			buf_reset(&b->body);
-			if (b->body_size == 0)
+			if (b->body_return) {
+				r = bus_returned(b, &f, ev);
+				b->body_state = b->body_size ? BODY_DATA : BODY_NONE;
+			} else if (b->body_size == 0) {
 				r = bus_delivered(b, ev);
-			else
+			} else {
 				b->body_state = BODY_DATA;
+			}
 			break;
 		case AMQP_FRAME_BODY: {
 			amqp_bytes_t *frag = &f.payload.body_fragment;
@@ -584,10 +751,12 @@ int bus_next(struct bus *b, struct bus_event *ev)
 }
 
 int bus_publish(struct bus *b, const char *exchange, const char *route,
-		const void *body, size_t len, uint64_t *seq)
+		const void *body, size_t len, uint32_t expire_ms,
+		bool mandatory, uint64_t *seq)
 {
 	amqp_basic_properties_t props;
 	amqp_bytes_t bytes = { len, (void *)body };
+	char expiration[16], id[24];
 	int st;
 
 	if (!b->conn) {
@@ -598,8 +767,19 @@ int bus_publish(struct bus *b, const char *exchange, const char *route,
 	props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
 	props.content_type = amqp_cstring_bytes("application/json");
 	props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+	if (expire_ms) {
+		snprintf(expiration, sizeof(expiration), "%" PRIu32, expire_ms);
+		props._flags |= AMQP_BASIC_EXPIRATION_FLAG;
+		props.expiration = amqp_cstring_bytes(expiration);
+	}
+	if (mandatory) {
+		snprintf(id, sizeof(id), "%" PRIu64, b->next_seq);
+		props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+		props.message_id = amqp_cstring_bytes(id);
+	}
 	st = amqp_basic_publish(b->conn, BUS_CHANNEL, amqp_cstring_bytes(exchange),
-				amqp_cstring_bytes(route), 0, 0, &props, bytes);
+				amqp_cstring_bytes(route), mandatory, 0, &props,
+				bytes);
 	if (st != AMQP_STATUS_OK)
 		return bus_lost(b, "unable to publish", st);
 	*seq = b->next_seq++;

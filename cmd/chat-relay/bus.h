@@ -1,8 +1,9 @@
 /*
  * bus: chat-relay's one AMQP connection, over rabbitmq-c, shaped for a
- * poll() loop: connect (blocking, bounded by the connect timeout), declare
- * what the options name, then publish without waiting and pull events
- * (confirms, deliveries) without blocking. One channel carries everything.
+ * poll() loop: connect (blocking, bounded by the connect timeout, to the
+ * first of the brokers that answers, over TCP or TLS), declare what the
+ * options name, then publish without waiting and pull events (confirms,
+ * returns, deliveries) without blocking. One channel carries everything.
  * Memory: a struct bus owns its connection; an event's body points into the
  * bus and is valid until the next bus_next() call.
  */
@@ -19,6 +20,8 @@ enum bus_ev_type {
 	BUS_EV_ACK,       /* publisher confirm: basic.ack */
 	BUS_EV_NACK,      /* publisher confirm: basic.nack */
 	BUS_EV_DELIVERY,  /* a whole message from the consumed queue */
+	BUS_EV_RETURN,    /* basic.return of a mandatory publish (tag: its
+			     confirm seq, 0 if unknown; body: the reason) */
 };
 
 struct bus_event {
@@ -34,13 +37,16 @@ struct bus_event {
 
 struct bus;
 
-/* Make a bus for o (o must outlive it). NULL with a reason in err when the
+/* Make a bus for o (o must outlive it). NULL with a reason in err when a
  * URL does not parse or memory is short. */
 struct bus *bus_new(const struct relay_opts *o, char *err, size_t errlen);
 void bus_free(struct bus *b);
 /* Connect, log in, open the channel, select confirms, declare and bind,
- * start consuming. Blocks up to the connect timeout per step. Returns 0, or
- * -1 with bus_error() set (the bus is then disconnected). */
+ * start consuming: to the first URL that answers, trying each once, from
+ * the first at the first call and from the one after the last broker used
+ * afterwards. Blocks up to the connect timeout per step and URL. Returns 0,
+ * or -1 with bus_error() set to the last failure (the bus is then
+ * disconnected). */
 int bus_connect(struct bus *b);
 /* Close the connection: politely (channel.close, connection.close) when
  * graceful, else just the socket. Does nothing when not connected. */
@@ -48,8 +54,12 @@ void bus_disconnect(struct bus *b, bool graceful);
 bool bus_connected(const struct bus *b);
 /* The last error, for logs. */
 const char *bus_error(const struct bus *b);
-/* The URL with the password masked, for logs. */
+/* The URL in use (or last tried) with the password masked, for logs. */
 const char *bus_url(const struct bus *b);
+/* Index of that URL among the options' URLs. */
+int bus_broker(const struct bus *b);
+/* Connection attempts that failed so far, one per URL tried. */
+uint64_t bus_failed_attempts(const struct bus *b);
 /* The queue consumed (server-named ones too), or "" when none. */
 const char *bus_queue(const struct bus *b);
 /* The socket to poll for POLLIN, -1 when disconnected. */
@@ -62,9 +72,12 @@ bool bus_pending(const struct bus *b);
  * the bus is disconnected). Also sends heartbeats when due. */
 int bus_next(struct bus *b, struct bus_event *ev);
 /* Publish body (persistent, application/json) with routing key route to
- * exchange; *seq gets its confirm sequence number. Returns 0 or -1 (lost). */
+ * exchange, with the expiration expire_ms (0: none), mandatory or not (a
+ * mandatory publish carries its seq as message-id, so that its return names
+ * it); *seq gets its confirm sequence number. Returns 0 or -1 (lost). */
 int bus_publish(struct bus *b, const char *exchange, const char *route,
-		const void *body, size_t len, uint64_t *seq);
+		const void *body, size_t len, uint32_t expire_ms,
+		bool mandatory, uint64_t *seq);
 /* basic.ack, or basic.reject (with requeue). Return 0 or -1 (lost). */
 int bus_ack(struct bus *b, uint64_t tag, bool multiple);
 int bus_reject(struct bus *b, uint64_t tag, bool requeue);

@@ -1,7 +1,8 @@
 /*
  * child: CMD ARGS... as the relay's child, its stdin and stdout on pipes and
  * its stderr shared with the relay (so its log lines reach the same
- * supervisor log). The relay owns the pipes' other ends.
+ * supervisor log), with what the relay tells it in its environment
+ * (CHAT_NODE, CHAT_INGEST_SHARDS). The relay owns the pipes' other ends.
  */
 #include "relay.h"
 
@@ -9,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,7 +18,8 @@
 #include "log.h"
 #include "sig.h"
 
-pid_t relay_child_spawn(char **argv, int *to_child, int *from_child)
+pid_t relay_child_spawn(char **argv, char *const *env, int *to_child,
+			int *from_child)
 {
 	int in[2], out[2], saved;
 	pid_t pid;
@@ -33,6 +36,12 @@ pid_t relay_child_spawn(char **argv, int *to_child, int *from_child)
 		if (dup2(in[0], STDIN_FILENO) < 0 ||
 		    dup2(out[1], STDOUT_FILENO) < 0)
 			_exit(127);
+		/* Only the child's copy of the environment changes; the
+		 * strings stay valid until exec (they are the parent's, and
+		 * the parent's memory is the child's until then). */
+		for (; env && *env; env++)
+			if (putenv(*env) < 0)
+				_exit(126);
 		execvp(argv[0], argv);
 		saved = errno;
 		log_write(LOG_FATAL, "unable to run child", "cmd=%s err=%s",

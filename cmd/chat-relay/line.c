@@ -1,10 +1,13 @@
 /*
  * line: what the relay makes of a line, both ways, with no I/O so it can be
- * unit tested. An input line is a JSON object: published as it is (its
- * "route" is the routing key, its "confirm" is echoed back after the
- * broker's confirm), or, with "type" ack/nack and a "tag", a control line
- * that settles a delivery. A delivery becomes one output line: the body, with
- * "tag":N spliced in as the last member in manual-ack mode.
+ * unit tested. An input line is a JSON object: published, or, with "type"
+ * ack/nack and a "tag", a control line that settles a delivery. A published
+ * line's envelope members are instructions to the relay, never content:
+ * "route" is the routing key, "confirm" is echoed back after the broker's
+ * confirm, "expire" becomes the AMQP expiration; they are cut out of the
+ * body textually (lib/skim's skim_without), so every other byte reaches the
+ * consumer as the publisher wrote it. A delivery becomes one output line:
+ * the body, with "tag":N spliced in as the last member in manual-ack mode.
  */
 #include "relay.h"
 
@@ -13,18 +16,87 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "skim.h"
+
+static const char *const envelope[] = { "route", "confirm", "expire" };
+#define NENVELOPE ((int)(sizeof(envelope) / sizeof(envelope[0])))
+
 static void line_bad(struct relay_line *l, const char *fmt, const char *arg)
 {
 	l->kind = RLINE_BAD;
 	snprintf(l->err, sizeof(l->err), fmt, arg);
 }
 
+bool relay_route_mandatory(const char *route)
+{
+	return !strncmp(route, RELAY_INGEST_KEY, strlen(RELAY_INGEST_KEY));
+}
+
+/* Whether the object in p[0..len) has a top-level envelope member, its name
+ * decoded (jansson). Only asked when the line holds a \u escape: a key
+ * spelled "rout\u0065" is "route" to every consumer, yet not to skim. */
+static bool line_has_envelope(const char *p, size_t len)
+{
+	json_t *root = json_loadb(p, len, 0, NULL);
+	bool has = false;
+	int i;
+
+	for (i = 0; root && i < NENVELOPE; i++)
+		if (json_object_get(root, envelope[i]))
+			has = true;
+	json_decref(root);
+	return has;
+}
+
+/* Set l->body: the line without its envelope members. present is how many
+ * distinct envelope members jansson saw. Returns 0, or -1 with l bad. */
+static int line_strip(const char *line, size_t len, int present,
+		      struct buf *scratch, struct relay_line *l)
+{
+	int dropped;
+
+	if (present == 0 && !memmem(line, len, "\\u", 2)) {
+		l->body = line;
+		l->body_len = len;
+		return 0;
+	}
+	buf_reset(scratch);
+	dropped = skim_without(line, len, envelope, NENVELOPE, scratch);
+	if (dropped < 0) {
+		l->kind = RLINE_BAD;
+		snprintf(l->err, sizeof(l->err), "%s",
+			 "unable to cut out the envelope members: out of memory");
+		return -1;
+	}
+	/* jansson keeps the last of duplicate keys, skim drops them all: a
+	 * difference means a member twice, or a name written with escapes. */
+	if (dropped != present ||
+	    (memmem(line, len, "\\u", 2) &&
+	     line_has_envelope(scratch->data, scratch->len))) {
+		l->kind = RLINE_BAD;
+		snprintf(l->err, sizeof(l->err), "%s",
+			 "\"route\", \"confirm\" or \"expire\" appears twice "
+			 "or with escapes in its name");
+		return -1;
+	}
+	if (dropped == 0) {
+		/* Nothing cut: publish the line as written, spaces and all. */
+		l->body = line;
+		l->body_len = len;
+	} else {
+		l->body = scratch->data;
+		l->body_len = scratch->len;
+	}
+	return 0;
+}
+
 void relay_line_parse(const char *line, size_t len, const char *default_route,
-		      bool control, struct relay_line *l)
+		      bool control, struct buf *scratch, struct relay_line *l)
 {
 	json_error_t jerr;
 	json_t *root, *v, *type;
 	const char *route;
+	int present = 0;
 
 	memset(l, 0, sizeof(*l));
 	root = json_loadb(line, len, 0, &jerr);
@@ -76,7 +148,24 @@ void relay_line_parse(const char *line, size_t len, const char *default_route,
 		line_bad(l, "%s", "\"route\" is longer than 255 bytes");
 		goto out;
 	}
+	/* (jansson refuses \u0000 in strings: the route has no NUL byte.) */
+	present += v != NULL;
+	v = json_object_get(root, "expire");
+	if (v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > (json_int_t)RELAY_EXPIRE_MAX) {
+			line_bad(l, "%s", "\"expire\" is not an integer of "
+				 "milliseconds from 1 to 86400000");
+			goto out;
+		}
+		l->expire_ms = (uint32_t)json_integer_value(v);
+		present++;
+	}
 	v = json_object_get(root, "confirm");
+	if (v)
+		present++;
+	if (line_strip(line, len, present, scratch, l) < 0)
+		goto out;
 	if (v) {
 		l->confirm = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 		if (!l->confirm) {

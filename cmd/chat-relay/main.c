@@ -26,17 +26,25 @@ int main(int argc, char **argv)
 	switch (relay_args(argc, argv, &o, err, sizeof(err))) {
 	case ARGS_HELP:
 		relay_usage(STDOUT_FILENO, true);
+		relay_opts_free(&o);
 		return EX_OK;
 	case ARGS_VERSION:
+		relay_opts_free(&o);
 		printf("chat-relay %s\n", CHAT_VERSION);
 		return fclose(stdout) == 0 ? EX_OK : EX_IOERR;
 	case ARGS_USAGE:
+		relay_opts_free(&o);
 		fprintf(stderr, "chat-relay: %s\n", err);
 		relay_usage(STDERR_FILENO, false);
 		return EX_USAGE;
+	case ARGS_CONFIG:
+		relay_opts_free(&o);
+		fprintf(stderr, "chat-relay: %s\n", err);
+		return EX_CONFIG;
 	}
 	log_init("chat-relay", o.verbosity);
 	code = relay_run(&o);
+	relay_opts_free(&o);
 	if (fclose(stdout) != 0 && code == EX_OK)
 		code = EX_IOERR;
 	return code;

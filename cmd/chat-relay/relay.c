@@ -11,8 +11,11 @@
  *    acks a delivery itself once its line has been written out, so a slow
  *    reader holds deliveries back in the broker, not in the relay;
  *  - when the broker goes away, unconfirmed lines stay in the window and are
- *    published again after the reconnect (at-least-once), and delivery tags
- *    handed out on the lost connection are retired: the broker redelivers.
+ *    published again after the reconnect (at-least-once), to the next broker
+ *    of the list that answers, and delivery tags handed out on the lost
+ *    connection are retired: the broker redelivers.
+ * A mandatory line (ingest.*) that the broker returns is answered with a
+ * nack. The counters go to the log and to --metrics-file (stats.c).
  */
 #include "relay.h"
 
@@ -40,23 +43,6 @@
 #define EVENTS_PER_TURN 4096
 #define BACKOFF_BASE_MS 100
 #define TICK_MS 1000
-
-struct relay_stats {
-	uint64_t lines_in;     /* input lines seen, of every kind */
-	uint64_t published;    /* basic.publish calls, repeats included */
-	uint64_t republished;  /* publishes repeated after a reconnect */
-	uint64_t confirmed;    /* lines the broker confirmed */
-	uint64_t nacked;       /* lines the broker refused (basic.nack) */
-	uint64_t bad_lines;    /* input lines refused: not JSON, no route... */
-	uint64_t overlong;     /* input lines over --max-line */
-	uint64_t acks;         /* ack/nack control lines applied */
-	uint64_t stale_acks;   /* control lines for tags of a lost connection */
-	uint64_t deliveries;   /* messages received from the broker */
-	uint64_t rejected;     /* deliveries refused: too big, not a line */
-	uint64_t reconnects;   /* successful reconnects */
-	uint64_t window_full;  /* times input paused on a full window */
-	uint64_t out_full;     /* times input paused on a full output */
-};
 
 struct autoack {
 	uint64_t end;  /* out position after the delivery's line */
@@ -94,6 +80,9 @@ struct relay {
 	int64_t retry_at;              /* mono us of the next connect */
 	struct backoff bo;             /* reconnect delays */
 	int fatal;                     /* exit status of a fatal error, or -1 */
+	struct buf scratch;            /* a line without its envelope */
+	int64_t stats_at;              /* mono us of the next stats turn, 0 off */
+	bool metrics_failed;           /* last metrics write failed (logged) */
 	struct relay_stats st;         /* counters */
 };
 
@@ -103,24 +92,54 @@ static void relay_fail(struct relay *r, int code)
 		r->fatal = code;
 }
 
+static void relay_snapshot(struct relay *r, struct relay_gauges *g)
+{
+	g->broker_up = bus_connected(r->bus);
+	g->broker = bus_broker(r->bus);
+	g->inflight = r->win.count;
+	g->inflight_max = r->o->max_inflight;
+	g->unacked = r->nheld;
+	g->out_bytes = r->out.len;
+	r->st.connect_failures = bus_failed_attempts(r->bus);
+}
+
 static void relay_log_stats(struct relay *r, int lvl, const char *msg)
 {
-	const struct relay_stats *s = &r->st;
+	struct relay_gauges g;
 
-	if (!log_enabled(lvl))
+	relay_snapshot(r, &g);
+	relay_stats_log(lvl, msg, &r->st, &g);
+}
+
+/* Write --metrics-file (if any). A failure is logged once per run of
+ * failures, not at every interval. */
+static void relay_write_metrics(struct relay *r)
+{
+	struct relay_gauges g;
+
+	if (!r->o->metrics_file)
 		return;
-	log_write(lvl, msg,
-		  "lines_in=%" PRIu64 " published=%" PRIu64
-		  " republished=%" PRIu64 " confirmed=%" PRIu64
-		  " nacked=%" PRIu64 " bad_lines=%" PRIu64 " overlong=%" PRIu64
-		  " acks=%" PRIu64 " stale_acks=%" PRIu64
-		  " deliveries=%" PRIu64 " rejected=%" PRIu64
-		  " reconnects=%" PRIu64 " window_full=%" PRIu64
-		  " out_full=%" PRIu64 " inflight=%zu out_bytes=%zu",
-		  s->lines_in, s->published, s->republished, s->confirmed,
-		  s->nacked, s->bad_lines, s->overlong, s->acks, s->stale_acks,
-		  s->deliveries, s->rejected, s->reconnects, s->window_full,
-		  s->out_full, r->win.count, r->out.len);
+	relay_snapshot(r, &g);
+	if (relay_metrics_write(r->o->metrics_file, &r->st, &g) < 0) {
+		if (!r->metrics_failed)
+			LOG_W("unable to write the metrics file", "path=%s err=%s",
+			      log_q(r->o->metrics_file), log_q(strerror(errno)));
+		r->metrics_failed = true;
+		return;
+	}
+	r->metrics_failed = false;
+}
+
+/* Every --stats-interval: the metrics file and, at info level, the line. */
+static void relay_stats_tick(struct relay *r)
+{
+	int64_t now = clock_mono_us();
+
+	if (!r->stats_at || now < r->stats_at)
+		return;
+	r->stats_at = now + (int64_t)r->o->stats_interval_ms * 1000;
+	relay_write_metrics(r);
+	relay_log_stats(r, LOG_INFO, "stats");
 }
 
 /* Non-blocking only for pipes and sockets: O_NONBLOCK lives on the open
@@ -150,6 +169,7 @@ static void relay_tell_state(struct relay *r, bool up)
 	if (buf_addf(&r->out, "{\"type\":\"bus\",\"state\":\"%s\"}\n",
 		     up ? "up" : "down") < 0)
 		return;
+	r->st.lines_out++;
 	relay_appended(r, before);
 }
 
@@ -193,8 +213,9 @@ static void relay_reconnect(struct relay *r)
 		r->st.reconnects++;
 		r->st.republished += r->win.count;
 		LOG_W("reconnected to the broker",
-		      "url=%s away_ms=%" PRIu64 " republish=%zu",
-		      log_q(bus_url(r->bus)), away_ms, r->win.count);
+		      "url=%s broker=%d away_ms=%" PRIu64 " republish=%zu",
+		      log_q(bus_url(r->bus)), bus_broker(r->bus), away_ms,
+		      r->win.count);
 		r->lost_at = 0;
 		backoff_reset(&r->bo);
 		relay_tell_state(r, true);
@@ -224,7 +245,7 @@ static void relay_publish_unsent(struct relay *r)
 
 	while (bus_connected(r->bus) && (m = relay_window_unsent(&r->win))) {
 		if (bus_publish(r->bus, r->o->exchange, m->route, m->data,
-				m->len, &seq) < 0) {
+				m->len, m->expire_ms, m->mandatory, &seq) < 0) {
 			relay_lost(r);
 			return;
 		}
@@ -248,7 +269,10 @@ static void relay_pop_settled(struct relay *r)
 	struct relay_msg *m;
 
 	while ((m = relay_window_pop(&r->win))) {
-		if (m->nacked) {
+		if (m->returned) {
+			r->st.returned++;
+			r->st.nacked++;
+		} else if (m->nacked) {
 			r->st.nacked++;
 			LOG_W("broker refused a line (basic.nack)", "route=%s",
 			      log_q(m->route));
@@ -262,6 +286,8 @@ static void relay_pop_settled(struct relay *r)
 				LOG_F("unable to queue a confirm line",
 				      "err=%s", log_q(strerror(errno)));
 				relay_fail(r, EX_SOFTWARE);
+			} else {
+				r->st.lines_out++;
 			}
 			relay_appended(r, before);
 		}
@@ -400,6 +426,7 @@ static void relay_delivery(struct relay *r, const struct bus_event *ev)
 		relay_reject(r, ev->tag, false);
 		return;
 	}
+	r->st.lines_out++;
 	relay_appended(r, before);
 	LOG_D("delivered", "tag=%" PRIu64 " redelivered=%d size=%zu", ev->tag,
 	      ev->redelivered, ev->len);
@@ -437,6 +464,15 @@ static void relay_bus_events(struct relay *r)
 			break;
 		case BUS_EV_DELIVERY:
 			relay_delivery(r, &ev);
+			break;
+		case BUS_EV_RETURN:
+			/* Its basic.ack follows and becomes a nack. */
+			if (!relay_window_returned(&r->win, ev.tag))
+				LOG_D("return for no pending line",
+				      "seq=%" PRIu64, ev.tag);
+			LOG_W("broker returned a line: no queue takes its route "
+			      "(does --ingest-shards agree everywhere?)",
+			      "why=%s seq=%" PRIu64, log_q(ev.body), ev.tag);
 			break;
 		}
 	}
@@ -487,7 +523,8 @@ static void relay_take_line(struct relay *r, const char *line, size_t len)
 	struct relay_msg *m;
 
 	r->st.lines_in++;
-	relay_line_parse(line, len, o->route, o->mode != RELAY_PUB, &l);
+	relay_line_parse(line, len, o->route, o->mode != RELAY_PUB, &r->scratch,
+			 &l);
 	switch (l.kind) {
 	case RLINE_ACK:
 	case RLINE_NACK:
@@ -509,7 +546,7 @@ static void relay_take_line(struct relay *r, const char *line, size_t len)
 		      log_q("sub takes only ack and nack lines"), r->st.lines_in);
 		return;
 	}
-	m = relay_msg_new(line, len, l.route, l.confirm);
+	m = relay_msg_new(l.body, l.body_len, l.route, l.expire_ms, l.confirm);
 	if (!m) {
 		LOG_F("out of memory", NULL);
 		relay_fail(r, EX_OSERR);
@@ -674,6 +711,7 @@ static void relay_signals(struct relay *r)
 			break;
 		case SIGUSR1:
 			relay_log_stats(r, LOG_WARN, "stats");
+			relay_write_metrics(r);
 			break;
 		}
 	}
@@ -754,6 +792,12 @@ static int relay_loop(struct relay *r, int sigfd)
 
 			timeout = ms < 0 ? 0 : ms < TICK_MS ? (int)ms : TICK_MS;
 		}
+		if (r->stats_at) {
+			int64_t ms = (r->stats_at - now + 999) / 1000;
+
+			if (ms < timeout)
+				timeout = ms < 0 ? 0 : (int)ms;
+		}
 		if (bus_pending(r->bus) || (r->in_stalled && relay_can_take(r, false)))
 			timeout = 0;
 		if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR) {
@@ -777,6 +821,7 @@ static int relay_loop(struct relay *r, int sigfd)
 		    clock_mono_us() >= r->retry_at &&
 		    !(r->o->mode == RELAY_SUB && r->term_signals))
 			relay_reconnect(r);
+		relay_stats_tick(r);
 	}
 }
 
@@ -792,14 +837,22 @@ int relay_run(const struct relay_opts *o)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGCHLD, SIGUSR1, 0 };
 	struct relay r;
-	char err[256];
+	char err[256], env_node[sizeof(o->node) + 16], env_shards[48];
+	char *child_env[] = { env_node, env_shards, NULL };
 	int sigfd, code;
 
 	memset(&r, 0, sizeof(r));
 	r.o = o;
 	r.fatal = -1;
 	r.in_fd = r.out_fd = -1;
+	if (o->url_password_argv)
+		LOG_W("broker password given on the command line",
+		      "why=%s", log_q("ps shows a command line to every user of "
+				      "the machine: use --url-file or "
+				      "CHAT_AMQP_URL"));
 	jsonl_init(&r.in, o->max_line);
+	buf_init(&r.scratch, o->max_line); /* a line less some members */
+	relay_metrics_init(o->node);
 	buf_init(&r.out, RELAY_OUT_SOFT_MAX +
 			 ((size_t)o->prefetch + o->max_inflight) *
 				 (o->max_line + 64));
@@ -831,8 +884,13 @@ int relay_run(const struct relay_opts *o)
 		code = EX_UNAVAILABLE;
 		goto out_free;
 	}
-	LOG_I("connected", "url=%s queue=%s", log_q(bus_url(r.bus)),
-	      log_q(bus_queue(r.bus)));
+	LOG_I("connected", "url=%s broker=%d queue=%s node=%s",
+	      log_q(bus_url(r.bus)), bus_broker(r.bus), log_q(bus_queue(r.bus)),
+	      log_q(o->node));
+	r.st.connect_failures = bus_failed_attempts(r.bus);
+	if (o->stats_interval_ms)
+		r.stats_at = clock_mono_us() + (int64_t)o->stats_interval_ms * 1000;
+	relay_write_metrics(&r);
 
 	if (o->mode == RELAY_CHILD) {
 		/* The readiness fd is ours to close: a child holding a copy
@@ -840,7 +898,11 @@ int relay_run(const struct relay_opts *o)
 		if (o->ready_fd >= 0)
 			fcntl(o->ready_fd, F_SETFD,
 			      fcntl(o->ready_fd, F_GETFD) | FD_CLOEXEC);
-		r.child = relay_child_spawn(o->child_argv, &r.out_fd, &r.in_fd);
+		snprintf(env_node, sizeof(env_node), "CHAT_NODE=%s", o->node);
+		snprintf(env_shards, sizeof(env_shards), "CHAT_INGEST_SHARDS=%u",
+			 o->ingest_shards);
+		r.child = relay_child_spawn(o->child_argv, child_env, &r.out_fd,
+					    &r.in_fd);
 		if (r.child < 0) {
 			LOG_F("unable to start the child", "cmd=%s err=%s",
 			      log_q(o->child_argv[0]), log_q(strerror(errno)));
@@ -874,6 +936,7 @@ int relay_run(const struct relay_opts *o)
 		kill(r.child, SIGTERM);
 	}
 	relay_log_stats(&r, LOG_INFO, "exit");
+	relay_write_metrics(&r);
 out_free:
 	if (r.in_owned && r.in_fd >= 0)
 		close(r.in_fd);
@@ -883,6 +946,7 @@ out_free:
 	relay_window_free(&r.win);
 	jsonl_free(&r.in);
 	buf_release(&r.out);
+	buf_release(&r.scratch);
 	free(r.aa);
 	free(r.held);
 	return code;

@@ -2,15 +2,20 @@
  * chat-relay: the declarations its modules share. The relay moves JSON lines
  * between a pipe (stdin/stdout, or a child's stdout/stdin) and RabbitMQ:
  *   args.c    command line -> struct relay_opts
- *   line.c    what an input line is (publish, ack/nack control, bad) and
- *             how a delivery becomes an output line; no I/O
+ *   args.c    command line (and CHAT_* environment) -> struct relay_opts
+ *   line.c    what an input line is (publish, ack/nack control, bad), its
+ *             envelope members stripped, and how a delivery becomes an
+ *             output line; no I/O
  *   window.c  the bounded window of unconfirmed publishes
- *   bus.c     the AMQP connection (rabbitmq-c): connect, declare, publish,
- *             frames -> events; the only file that includes <amqp.h>
+ *   bus.c     the AMQP connection (rabbitmq-c): connect (to one of several
+ *             brokers, TCP or TLS), declare, publish, frames -> events; the
+ *             only file that includes <amqp.h>
  *   child.c   running CMD with pipes
+ *   stats.c   the counters, as a log line and as a Prometheus text file
  *   relay.c   the one poll() loop that ties them together
- * Memory: options point into argv or the environment (borrowed for the life
- * of the process); everything else is owned by the module that made it.
+ * Memory: options point into argv or the environment, or into copies that
+ * relay_opts_free() releases (borrowed for the life of the process);
+ * everything else is owned by the module that made it.
  */
 #ifndef CHAT_RELAY_H
 #define CHAT_RELAY_H
@@ -23,11 +28,15 @@
 #include "buf.h"
 
 #define RELAY_BINDS_MAX 32
+#define RELAY_URLS_MAX 16            /* brokers tried in turn */
 #define RELAY_ROUTE_MAX 255          /* AMQP short string */
 #define RELAY_DEFAULT_URL "amqp://guest:guest@127.0.0.1:5672/"
-#define RELAY_INGEST_QUEUE "chat.ingest"
-#define RELAY_INGEST_KEY "ingest"
+#define RELAY_INGEST_QUEUE "chat.ingest." /* + shard number */
+#define RELAY_INGEST_KEY "ingest."   /* + shard number; published mandatory */
+#define RELAY_NODE_KEY "node."       /* + node: answers to one gateway */
 #define RELAY_FANOUT_EXCHANGE "chat"
+#define RELAY_EXPIRE_MAX 86400000u   /* "expire" at most one day, in ms */
+#define RELAY_URL_FILE_MAX 65536     /* longest --url-file */
 #define RELAY_OUT_SOFT_MAX (1024 * 1024) /* stop reading input above this */
 
 enum relay_mode {
@@ -43,7 +52,15 @@ struct relay_bind {
 
 struct relay_opts {
 	enum relay_mode mode;         /* pub, sub or child */
-	const char *url;              /* AMQP URL (--url, CHAT_AMQP_URL) */
+	char *urls[RELAY_URLS_MAX];   /* brokers, tried in turn (owned) */
+	int nurls;                    /* how many, >= 1 after relay_args */
+	bool url_password_argv;       /* a --url carried a password */
+	const char *ca_file;          /* --ca: CA certificates for amqps */
+	bool insecure;                /* --insecure: no TLS verification */
+	char node[64 + 1];            /* --node, or host-pid */
+	unsigned ingest_shards;       /* --ingest-shards, 1..SHARD_MAX */
+	const char *metrics_file;     /* --metrics-file or NULL */
+	uint64_t stats_interval_ms;   /* --stats-interval, 0 off */
 	const char *exchange;         /* publish exchange, "chat" */
 	const char *route;            /* default routing key or NULL */
 	const char *queue;            /* queue to declare/consume or NULL */
@@ -67,13 +84,24 @@ struct relay_opts {
 };
 
 /* args.c */
-enum { ARGS_RUN = 0, ARGS_HELP = 1, ARGS_VERSION = 2, ARGS_USAGE = -1 };
-/* Fill o from argv and the environment (CHAT_AMQP_URL). Returns ARGS_RUN,
- * ARGS_HELP, ARGS_VERSION, or ARGS_USAGE with a reason in err. */
+enum {
+	ARGS_RUN = 0, ARGS_HELP = 1, ARGS_VERSION = 2,
+	ARGS_USAGE = -1,   /* fix the command line: exit 64 */
+	ARGS_CONFIG = -2,  /* a file or variable it names is bad: exit 78 */
+};
+/* Fill o from argv and the environment (CHAT_AMQP_URL, CHAT_INGEST_SHARDS).
+ * Returns ARGS_RUN, ARGS_HELP, ARGS_VERSION, or ARGS_USAGE/ARGS_CONFIG with
+ * a reason in err. The password of a --url is overwritten in argv (after
+ * it is copied), so that ps shows it for as short a time as we can. Call
+ * relay_opts_free(o) afterwards, whatever it returned. */
 int relay_args(int argc, char **argv, struct relay_opts *o, char *err,
 	       size_t errlen);
+void relay_opts_free(struct relay_opts *o);
 /* The usage lines (SYNOPSIS) and, when full, the option list. */
 void relay_usage(int fd, bool full);
+/* Where the password of url is: true with *off and *len set when url has
+ * userinfo with a ':' (the password may be empty), false otherwise. */
+bool relay_url_password(const char *url, size_t *off, size_t *len);
 
 /* line.c */
 enum relay_line_kind {
@@ -87,6 +115,9 @@ struct relay_line {
 	enum relay_line_kind kind;           /* what the line is */
 	char route[RELAY_ROUTE_MAX + 1];     /* routing key to publish with */
 	char *confirm;                       /* malloc'd JSON text of "confirm" */
+	uint32_t expire_ms;                  /* "expire", 0 when absent */
+	const char *body;                    /* publish: what to publish */
+	size_t body_len;                     /* its length */
 	uint64_t tag;                        /* ack/nack: the delivery tag */
 	bool requeue;                        /* nack: requeue (default true) */
 	char err[128];                       /* RLINE_BAD: the reason */
@@ -94,9 +125,16 @@ struct relay_line {
 
 /* Classify one input line (without its newline). default_route is used when
  * the line has no "route" (NULL: such a line is bad). Control lines are
- * recognised only when control is true. The caller frees l->confirm. */
+ * recognised only when control is true. A publish line's envelope members
+ * ("route", "confirm", "expire") are the relay's instructions: l->body is
+ * the line without them, every other byte as written (the line itself when
+ * it has none, else a copy in scratch, which the caller owns and which must
+ * outlive the use of l->body). The caller frees l->confirm. */
 void relay_line_parse(const char *line, size_t len, const char *default_route,
-		      bool control, struct relay_line *l);
+		      bool control, struct buf *scratch, struct relay_line *l);
+/* Whether lines on route are published mandatory (an unroutable one is
+ * returned by the broker, and its confirm is a nack): the ingest shards. */
+bool relay_route_mandatory(const char *route);
 /* Append a delivery body to out as one line (with "\n"); when tag is not 0,
  * "tag":N is added as the object's last member. Returns 0, or -1 with *why
  * set when the body is not a one-line JSON object (out unchanged) or out is
@@ -112,7 +150,10 @@ int relay_line_confirm(struct buf *out, const char *confirm, bool ok);
 struct relay_msg {
 	char *confirm;      /* JSON text to answer with, or NULL */
 	bool done;          /* broker answered */
-	bool nacked;        /* broker answered with basic.nack */
+	bool nacked;        /* broker answered with basic.nack, or returned it */
+	bool mandatory;     /* published mandatory (relay_route_mandatory) */
+	bool returned;      /* broker returned it (basic.return) */
+	uint32_t expire_ms; /* per-message expiration, 0 none */
 	size_t len;         /* body length */
 	char *route;        /* points into data, after the body */
 	char data[];        /* body, NUL, route, NUL */
@@ -133,10 +174,10 @@ static inline bool relay_window_full(const struct relay_window *w)
 {
 	return w->count >= w->cap;
 }
-/* Make a message (body, route, confirm taken over). NULL when out of memory
- * (confirm is then freed). */
+/* Make a message (body and route copied, confirm taken over). NULL when out
+ * of memory (confirm is then freed). */
 struct relay_msg *relay_msg_new(const char *body, size_t len, const char *route,
-				char *confirm);
+				uint32_t expire_ms, char *confirm);
 void relay_msg_free(struct relay_msg *m);
 /* Add m as the newest entry; the window must not be full. */
 void relay_window_push(struct relay_window *w, struct relay_msg *m);
@@ -148,6 +189,10 @@ void relay_window_mark_sent(struct relay_window *w, uint64_t seq);
  * Returns how many entries it newly settled (0: unknown or stale tag). */
 size_t relay_window_settle(struct relay_window *w, uint64_t tag, bool multiple,
 			   bool ok);
+/* The broker returned the entry published as seq (basic.return, which
+ * comes before its basic.ack): its answer will be a nack. Returns false for
+ * an unknown seq. */
+bool relay_window_returned(struct relay_window *w, uint64_t seq);
 /* Pop the oldest entry if the broker answered it; NULL otherwise. The caller
  * frees it. */
 struct relay_msg *relay_window_pop(struct relay_window *w);
@@ -155,11 +200,56 @@ struct relay_msg *relay_window_pop(struct relay_window *w);
  * how many had been sent. */
 size_t relay_window_rewind(struct relay_window *w);
 
+/* stats.c: the counters (what hit a bound, what was refused, what went
+ * through), logged as one logfmt line and written as a Prometheus text file
+ * (--metrics-file). */
+struct relay_stats {
+	uint64_t lines_in;     /* input lines seen, of every kind */
+	uint64_t lines_out;    /* lines queued for the output, of every kind */
+	uint64_t published;    /* basic.publish calls, repeats included */
+	uint64_t republished;  /* publishes repeated after a reconnect */
+	uint64_t confirmed;    /* lines the broker confirmed */
+	uint64_t nacked;       /* lines answered with a nack (returned too) */
+	uint64_t returned;     /* mandatory lines the broker could not route */
+	uint64_t bad_lines;    /* input lines refused: not JSON, no route... */
+	uint64_t overlong;     /* input lines over --max-line */
+	uint64_t acks;         /* ack/nack control lines applied */
+	uint64_t stale_acks;   /* control lines for tags of a lost connection */
+	uint64_t deliveries;   /* messages received from the broker */
+	uint64_t rejected;     /* deliveries refused: too big, not a line */
+	uint64_t reconnects;   /* successful reconnects */
+	uint64_t connect_failures; /* connection attempts that failed */
+	uint64_t window_full;  /* times input paused on a full window */
+	uint64_t out_full;     /* times input paused on a full output */
+};
+
+struct relay_gauges {
+	bool broker_up;        /* connected now */
+	int broker;            /* index of the URL in use (or last used) */
+	size_t inflight;       /* unconfirmed publishes held */
+	size_t inflight_max;   /* --max-inflight */
+	size_t unacked;        /* manual-ack deliveries handed out, not settled */
+	size_t out_bytes;      /* bytes waiting to be written out */
+};
+
+/* One logfmt line at level lvl with every counter and gauge. */
+void relay_stats_log(int lvl, const char *msg, const struct relay_stats *s,
+		     const struct relay_gauges *g);
+/* Register the chat_relay_* metrics, labelled with node (copied). Once per
+ * process. */
+void relay_metrics_init(const char *node);
+/* Write every metric to path atomically (lib/metrics). Returns 0, or -1
+ * with errno. */
+int relay_metrics_write(const char *path, const struct relay_stats *s,
+			const struct relay_gauges *g);
+
 /* child.c */
-/* Run argv[0] with its stdin and stdout on pipes. Returns the pid and sets
- * *to_child (write end, non-blocking) and *from_child (read end,
- * non-blocking), or -1 with errno. */
-pid_t relay_child_spawn(char **argv, int *to_child, int *from_child);
+/* Run argv[0] with its stdin and stdout on pipes and env (NULL-terminated
+ * "NAME=VALUE" strings, NULL for none) added to its environment. Returns the
+ * pid and sets *to_child (write end, non-blocking) and *from_child (read
+ * end, non-blocking), or -1 with errno. */
+pid_t relay_child_spawn(char **argv, char *const *env, int *to_child,
+			int *from_child);
 /* Exit status the relay reports for a child's wait status. */
 int relay_child_exit_code(int wstatus);
 

@@ -5,6 +5,8 @@
  * and when the connection drops every entry still held is published again
  * on the next one. Confirms are settled in any order but entries leave in
  * publish order, so the answers to a child come in the order of its lines.
+ * A mandatory entry the broker returned is marked so, and the ack that
+ * follows its return settles it as a nack.
  */
 #include "relay.h"
 
@@ -34,7 +36,7 @@ void relay_window_free(struct relay_window *w)
 }
 
 struct relay_msg *relay_msg_new(const char *body, size_t len, const char *route,
-				char *confirm)
+				uint32_t expire_ms, char *confirm)
 {
 	size_t rl = strlen(route);
 	struct relay_msg *m = malloc(sizeof(*m) + len + 1 + rl + 1);
@@ -44,7 +46,9 @@ struct relay_msg *relay_msg_new(const char *body, size_t len, const char *route,
 		return NULL;
 	}
 	m->confirm = confirm;
-	m->done = m->nacked = false;
+	m->done = m->nacked = m->returned = false;
+	m->mandatory = relay_route_mandatory(route);
+	m->expire_ms = expire_ms;
 	m->len = len;
 	memcpy(m->data, body, len);
 	m->data[len] = '\0';
@@ -101,10 +105,23 @@ size_t relay_window_settle(struct relay_window *w, uint64_t tag, bool multiple,
 		if (m->done)
 			continue;
 		m->done = true;
-		m->nacked = !ok;
+		m->nacked = !ok || m->returned;
 		n++;
 	}
 	return n;
+}
+
+bool relay_window_returned(struct relay_window *w, uint64_t seq)
+{
+	struct relay_msg *m;
+
+	if (w->sent == 0 || seq < w->first_seq || seq - w->first_seq >= w->sent)
+		return false;
+	m = window_at(w, (size_t)(seq - w->first_seq));
+	if (m->done)
+		return false;
+	m->returned = true;
+	return true;
 }
 
 struct relay_msg *relay_window_pop(struct relay_window *w)
@@ -126,8 +143,13 @@ struct relay_msg *relay_window_pop(struct relay_window *w)
 
 size_t relay_window_rewind(struct relay_window *w)
 {
-	size_t n = w->sent;
+	size_t n = w->sent, i;
 
+	/* A return seen on the lost channel whose ack never came: the line
+	 * goes out again, and the new channel's answer is the one that
+	 * counts (the queue may exist by now). */
+	for (i = 0; i < w->count; i++)
+		window_at(w, i)->returned = false;
 	w->sent = 0;
 	return n;
 }

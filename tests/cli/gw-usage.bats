@@ -11,6 +11,12 @@ load ../helper
 	[ -z "$stderr" ]
 }
 
+@test "-h is --help" {
+	run --separate-stderr "$BIN/chat-gw" -h
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"usage: chat-gw"*"--max-conns"* ]]
+}
+
 @test "--version" {
 	run --separate-stderr "$BIN/chat-gw" --version
 	[ "$status" -eq 0 ]
@@ -22,6 +28,11 @@ load ../helper
 	[ "$status" -eq 64 ]
 	[ -z "$output" ]
 	[[ "$stderr" == *"usage: chat-gw"* ]]
+	# the program's name, not the path it was run by
+	[[ "$stderr" == "chat-gw: unknown option '--no-such-option'"* ]]
+	run --separate-stderr "$BIN/chat-gw" --listen
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == "chat-gw: option '--listen' needs a value"* ]]
 }
 
 @test "bad option values exit 64 with the reason" {

@@ -58,7 +58,8 @@ help_options() {
 	# the help lists twenty-odd options: a broken extraction must not pass
 	[ "${#lines[@]}" -ge 20 ]
 	for opt in "${lines[@]}"; do
-		grep -qE -- "^${opt}( |\$)" <<<"$entries" || missing="$missing $opt"
+		# (an entry may name a short form first: "-h, --help")
+		grep -qE -- "^(-[a-z], )?${opt}([ ,]|\$)" <<<"$entries" || missing="$missing $opt"
 	done
 	if [ -n "$missing" ]; then
 		echo "no OPTIONS entry in man/chat-gw.1 for:$missing" >&2
@@ -81,6 +82,32 @@ help_options() {
 		}
 	done < <(printf '%s\n' "$output" |
 		sed -nE 's/^  (--[a-z-]+|-v) [^(]*\(([0-9][^;)]*)[;)].*/\1 \2/p')
+	[ "$n" -ge 10 ]
+}
+
+@test "every option of chat-archive --help has its entry in OPTIONS of chat-archive(1), with its default" {
+	local entries opt def entry missing= n=0
+	entries=$(option_entries "$TOP/man/chat-archive.1")
+	run help_options chat-archive
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -ge 20 ]
+	for opt in "${lines[@]}"; do
+		grep -qE -- "^${opt}( |\$)" <<<"$entries" || missing="$missing $opt"
+	done
+	if [ -n "$missing" ]; then
+		echo "no OPTIONS entry in man/chat-archive.1 for:$missing" >&2
+		return 1
+	fi
+	run "$BIN/chat-archive" --help
+	while read -r opt def; do
+		n=$((n + 1))
+		entry=$(grep -E -- "^$opt( |\$)" <<<"$entries")
+		[[ "$entry" == *"(default $def"[,\;\):\ ]* ]] || {
+			echo "man/chat-archive.1 does not give $opt the default $def: $entry" >&2
+			return 1
+		}
+	done < <(printf '%s\n' "$output" |
+		sed -nE 's/^  (--[a-z-]+|-v) [^(]*\(([0-9][^;):]*)[;):].*/\1 \2/p')
 	[ "$n" -ge 10 ]
 }
 

@@ -5,13 +5,14 @@
  * and as the payload of a correctly signed token, so that the claims parser
  * behind the signature check is reached too.
  */
-/* links: lib/jwt.c */
+/* links: lib/jwt.c lib/b64url.c */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "b64url.h"
 #include "jwt.h"
 
 #define SECRET "fuzz-secret"

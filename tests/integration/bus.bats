@@ -34,7 +34,7 @@ teardown() {
 
 # start_sequencer: the stand-in behind a relay on the ingest queue and rpc.#.
 start_sequencer() {
-	"$BIN/chat-relay" --queue chat.ingest --bind chat:ingest --bind chat:rpc.# \
+	"$BIN/chat-relay" --queue chat.ingest.0 --bind chat:ingest.0 --bind chat:rpc.# \
 		-- jq -nc --unbuffered -f "$TOP/tests/integration/seq-standin.jq" \
 		>"$T/seq.out" 2>"$T/seq.err" </dev/null 3>&- &
 	SEQ_PID=$!

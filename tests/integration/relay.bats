@@ -1,8 +1,11 @@
 #!/usr/bin/env bats
 # chat-relay against a real, private RabbitMQ (scripts/rabbitmq) on loopback:
 # pub/sub round trip, child mode with confirms and manual acks, a broker
-# restart in the middle of a stream, bad input lines, the command line.
-# Every wait is for a condition, bounded; each test has its own queues.
+# restart in the middle of a stream, bad input lines, the command line; the
+# bus v2 contract (the envelope cut out, expire, ingest shards with a single
+# active consumer and mandatory publishes, the node), the metrics file.
+# Every wait is for a condition, bounded; each test has its own queues, and
+# the tests of the ingest shards their own virtual host.
 
 bats_require_minimum_version 1.5.0
 load ../helper
@@ -68,6 +71,24 @@ wait_exit() {
 
 has_lines() { [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; }
 
+# ctl ARGS...: rabbitmqctl against the test broker.
+ctl() { "$ROOT/scripts/rabbitmq" ctl "$RMQ_DIR" "$@"; }
+
+# fresh_vhost: a virtual host of this test's own (so chat.ingest.K are
+# new), guest allowed in; its URL in $VURL.
+fresh_vhost() {
+	VHOST=t$BATS_TEST_NUMBER.$$
+	ctl add_vhost "$VHOST" >/dev/null &&
+		ctl set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null ||
+		return 1
+	VURL=${CHAT_AMQP_URL%/}/$VHOST
+}
+
+# queue_messages VHOST QUEUE: messages ready + unacked in QUEUE.
+queue_messages() {
+	ctl -q list_queues -p "$1" name messages | awk -v q="$2" '$1 == q { print $2 }'
+}
+
 # distinct_ge FILE N: FILE holds at least N distinct values of "n".
 distinct_ge() {
 	[ -f "$1" ] && [ "$(jq -r .n "$1" 2>/dev/null | sort -un | wc -l)" -ge "$2" ]
@@ -96,6 +117,12 @@ lines() {
 		for (i = 1; i <= n; i++)
 			printf "{\"route\":\"%s\",\"n\":%d,\"text\":\"line %d\"}\n", r, i, i
 	}'
+}
+
+# stripped: the lines of lines() as a consumer gets them, without "route"
+# (the relay cuts its envelope members out, every other byte as written).
+stripped() {
+	sed 's/^{"route":"[^"]*",/{/'
 }
 
 @test "--help: usage and options on stdout, exit 0" {
@@ -143,8 +170,8 @@ lines() {
 	kill -TERM "$PID"
 	wait_exit "$PID" 10
 	[ "$EXIT" -eq 0 ]
-	# The very lines, in the same order, and not one more.
-	cmp "$T/in" "$T/sub.out"
+	# The very lines (less their route), in the same order, not one more.
+	stripped <"$T/in" | cmp - "$T/sub.out"
 }
 
 @test "pub: confirm ids come back on stdout in order, after the broker's confirm" {
@@ -297,8 +324,8 @@ lines() {
 	[ "$status" -eq 0 ]
 	wait_for 20 has_lines "$T/a.out" 100
 	wait_for 20 has_lines "$T/b.out" 100
-	cmp "$T/in" "$T/a.out"
-	cmp "$T/in" "$T/b.out"
+	stripped <"$T/in" | cmp - "$T/a.out"
+	stripped <"$T/in" | cmp - "$T/b.out"
 }
 
 @test "sub: an oversize delivery is refused on stderr, the next one goes through" {
@@ -369,14 +396,14 @@ lines() {
 }
 
 @test "the EXAMPLES of chat-relay(1) that need no other program run as written" {
-	# Each .EX block of the page, as shell text, in $T/ex.N.
+	# Each .EX block of the EXAMPLES section, as shell text, in $T/ex.N.
 	sed -n '/^\.SH EXAMPLES/,/^\.SH SEE ALSO/p' "$ROOT/man/chat-relay.1" |
 		awk -v dir="$T" '/^\.EX/ { n++; ex = 1; next } /^\.EE/ { ex = 0; next }
 			ex { print > (dir "/ex." n) }'
 	for f in "$T"/ex.*; do
 		sed -i 's/\\-/-/g; s/\\e/\\/g' "$f"
 	done
-	[ -e "$T/ex.5" ]
+	[ -e "$T/ex.6" ] && [ ! -e "$T/ex.7" ]
 	grep -q '^chat-relay pub < lines.jsonl$' "$T/ex.1"
 	# 1: publish a file of lines.
 	lines 20 "$Q.e" >"$T/lines.jsonl"
@@ -386,24 +413,32 @@ lines() {
 	run --separate-stderr bash -c "PATH='$BIN:$PATH' timeout 30 bash '$T/ex.5'"
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *'{"type":"confirm","confirm":1}'* ]]
-	# 3, 4: the gateway and the sequencer, with true for the child.
+	# 3, 4: the gateway and the sequencer, with true for the child and
+	# the metrics file in $T.
 	for i in 3 4; do
-		sed -i 's/-- chat-[a-z]*.*/-- true/' "$T/ex.$i"
+		sed -i 's/-- chat-[a-z]*.*/-- true/; s|/run/chat/|'"$T"'/|' "$T/ex.$i"
 		grep -q -- '-- true$' "$T/ex.$i"
 		run --separate-stderr bash -c "PATH='$BIN:$PATH' timeout 30 bash '$T/ex.$i'"
 		[ "$status" -eq 0 ] || { echo "ex.$i: $status $stderr"; false; }
 	done
+	grep -q '^chat_relay_broker_up{node="[^"]*"} ' "$T/relay-gw.prom"
+	# 6: URLs from a file (here the test broker, no TLS: the CA is unused).
+	echo "$CHAT_AMQP_URL" >"$T/amqp.urls"
+	cp "$ROOT/man/chat-relay.1" "$T/rabbit-ca.pem"
+	sed -i 's|/etc/chat/|'"$T"'/|g' "$T/ex.6"
+	run --separate-stderr bash -c "cd '$T' && PATH='$BIN:$PATH' CHAT_AMQP_URL= timeout 30 bash ex.6"
+	[ "$status" -eq 0 ] || { echo "ex.6: $status $stderr"; false; }
 	# 2 follows forever: it must start (and be stopped).
 	grep -q '^chat-relay sub ' "$T/ex.2"
 }
 
 @test "a declaration the broker refuses at start: exit 69 with the broker's reason" {
-	# chat.ingest exists as a classic queue: it cannot become a quorum one.
+	# chat.ingest.0 exists as a classic queue: it cannot become a quorum one.
 	run timeout 30 "$BIN/chat-relay" pub </dev/null
 	[ "$status" -eq 0 ]
 	run --separate-stderr timeout 30 "$BIN/chat-relay" --quorum sub --queue "$Q"
 	[ "$status" -eq 69 ]
-	[[ "$stderr" == *"unable to declare queue 'chat.ingest'"*"PRECONDITION_FAILED"* ]]
+	[[ "$stderr" == *"unable to declare queue 'chat.ingest.0'"*"PRECONDITION_FAILED"* ]]
 }
 
 @test "SIGUSR1: one stats line with the counters, and the relay goes on" {
@@ -426,5 +461,200 @@ lines() {
 	# The window was full at every line but the last.
 	[[ "$stderr" == *"window_full="[1-9]* ]]
 	wait_for 30 has_lines "$T/sub.out" 500
-	cmp "$T/in" "$T/sub.out"
+	stripped <"$T/in" | cmp - "$T/sub.out"
+}
+
+@test "envelope: route, confirm and expire never reach a consumer; every other byte does" {
+	bg sub sub --queue "$Q" --bind "chat:$Q.#"
+	cat >"$T/in" <<-EOF
+	{"route":"$Q.x","type":"t","confirm":"c1","body":{"route":"inner","expire":1},"expire":60000,"n": 1.50 ,"s":"é \u00e9 \"q\""}
+	{ "x" : [1, 2],  "y":{} }
+	{"confirm":{"k":[1]},"route":"$Q.x"}
+	EOF
+	run --separate-stderr timeout 30 "$BIN/chat-relay" --route "$Q.x" pub <"$T/in"
+	[ "$status" -eq 0 ]
+	[ "$output" = '{"type":"confirm","confirm":"c1"}
+{"type":"confirm","confirm":{"k":[1]}}' ]
+	wait_for 20 has_lines "$T/sub.out" 3
+	# Members cut out with their comma; the rest byte for byte (a line
+	# without envelope members as it was, spaces and all).
+	cat >"$T/want" <<-'EOF'
+	{"type":"t","body":{"route":"inner","expire":1},"n": 1.50,"s":"é \u00e9 \"q\""}
+	{ "x" : [1, 2],  "y":{} }
+	{}
+	EOF
+	diff "$T/want" "$T/sub.out"
+}
+
+@test "expire: the broker drops a line not consumed in time; a bad expire is refused" {
+	printf '%s\n' '{"route":"'"$Q"'.e","n":1,"expire":1}' \
+		'{"route":"'"$Q"'.e","n":2,"expire":600000}' \
+		'{"route":"'"$Q"'.e","n":3}' >"$T/in"
+	# The queue exists, nobody consumes: the first line's millisecond is
+	# long gone once pub has exited and sub has connected.
+	run timeout 30 "$BIN/chat-relay" pub --queue "$Q" --bind "chat:$Q.#" <"$T/in"
+	[ "$status" -eq 0 ]
+	bg sub sub --queue "$Q"
+	wait_for 20 has_lines "$T/sub.out" 2
+	[ "$(jq -r .n "$T/sub.out" | tr '\n' ' ')" = "2 3 " ]
+	! grep -q expire "$T/sub.out"
+	for bad in 0 -1 86400001 '"5"' 1.5; do
+		run --separate-stderr timeout 30 "$BIN/chat-relay" pub \
+			<<<'{"route":"'"$Q"'.e","expire":'"$bad"'}'
+		[ "$status" -eq 65 ] || { echo "expire $bad: $status"; false; }
+		[[ "$stderr" == *'"expire\" is not an integer of milliseconds'* ]]
+	done
+}
+
+@test "ingest shards: chat.ingest.0..N-1, single active consumer; a line past them is a nack, exit 69" {
+	fresh_vhost
+	printf '%s\n' '{"route":"ingest.0","confirm":"a","n":1}' \
+		'{"route":"ingest.7","confirm":"b","n":2}' \
+		'{"route":"ingest.2","confirm":"c","n":3}' >"$T/in"
+	run --separate-stderr timeout 30 "$BIN/chat-relay" --url "$VURL" \
+		--ingest-shards 3 pub <"$T/in"
+	[ "$status" -eq 69 ]
+	# Each answer in the order of the lines; the unroutable one a nack.
+	[ "$output" = '{"type":"confirm","confirm":"a"}
+{"type":"nack","confirm":"b"}
+{"type":"confirm","confirm":"c"}' ]
+	[[ "$stderr" == *"broker returned a line"*"NO_ROUTE route=ingest.7"* ]]
+	run ctl -q list_queues -p "$VHOST" name durable arguments
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^chat\.ingest\.[0-2][[:space:]]true[[:space:]].*x-single-active-consumer",true' <<<"$output")" -eq 3 ]
+	[[ "$output" != *"chat.ingest	"* && "$output" != *"chat.ingest.3"* ]]
+	# With CHAT_INGEST_SHARDS=8 every relay declares shard 7 too.
+	run --separate-stderr env CHAT_INGEST_SHARDS=8 timeout 30 \
+		"$BIN/chat-relay" --url "$VURL" pub <<<'{"route":"ingest.7","confirm":"d"}'
+	[ "$status" -eq 0 ]
+	[ "$output" = '{"type":"confirm","confirm":"d"}' ]
+	[ "$(queue_messages "$VHOST" chat.ingest.0)" -eq 1 ]
+	[ "$(queue_messages "$VHOST" chat.ingest.2)" -eq 1 ]
+	[ "$(queue_messages "$VHOST" chat.ingest.7)" -eq 1 ]
+}
+
+@test "ingest shards under --quorum: quorum queues with a single active consumer" {
+	fresh_vhost
+	run --separate-stderr timeout 60 "$BIN/chat-relay" --url "$VURL" --quorum \
+		--ingest-shards 2 pub <<<'{"route":"ingest.1","confirm":1}'
+	[ "$status" -eq 0 ]
+	run ctl -q list_queues -p "$VHOST" name type arguments
+	[ "$(grep -c '^chat\.ingest\.[01][[:space:]]quorum[[:space:]].*x-single-active-consumer",true' <<<"$output")" -eq 2 ]
+}
+
+@test "single active consumer: one relay gets the shard, a standby takes over its unacked lines when it is killed" {
+	fresh_vhost
+	export CHAT_AMQP_URL=$VURL
+	# Both hold their stdin (ack lines) open and ack nothing yet.
+	mkfifo "$T/a.in" "$T/b.in"
+	exec 7<>"$T/a.in" 8<>"$T/b.in"
+	bg a --manual-ack sub --queue chat.ingest.0
+	A=$PID
+	bg b --manual-ack sub --queue chat.ingest.0
+	B=$PID
+	lines 5 ingest.0 | timeout 30 "$BIN/chat-relay" pub
+	wait_for 20 has_lines "$T/a.out" 5
+	[ "$(jq -r .n "$T/a.out" | tr '\n' ' ')" = "1 2 3 4 5 " ]
+	# The standby got nothing while the active one lives.
+	[ ! -s "$T/b.out" ]
+	kill -KILL "$A"
+	wait_exit "$A" 10
+	wait_for 30 has_lines "$T/b.out" 5
+	[ "$(jq -r .n "$T/b.out" | tr '\n' ' ')" = "1 2 3 4 5 " ]
+	# It acks them: the shard is empty.
+	jq -c '{type: "ack", tag: .tag}' "$T/b.out" >&8
+	wait_for 20 test "$(queue_messages "$VHOST" chat.ingest.0)" = 0
+	exec 7>&- 8>&-
+	kill -TERM "$B"
+	wait_exit "$B" 10
+	[ "$EXIT" -eq 0 ]
+}
+
+@test "--node: the child gets CHAT_NODE (host-pid by default), and with --exclusive node.ID reaches it" {
+	cat >"$T/child" <<-'EOF'
+	#!/bin/sh
+	echo "$CHAT_NODE $PPID $CHAT_INGEST_SHARDS" >"$T/env"
+	echo "{\"route\":\"node.$CHAT_NODE\",\"n\":\"to-me\"}"
+	read -r line
+	echo "$line" >"$T/got"
+	EOF
+	chmod +x "$T/child"
+	export T
+	run --separate-stderr timeout 30 "$BIN/chat-relay" --exclusive -- "$T/child"
+	[ "$status" -eq 0 ]
+	read -r node ppid shards <"$T/env"
+	[ "$node" = "$(hostname -s)-$ppid" ]
+	[ "$shards" = 1 ]
+	[ "$(cat "$T/got")" = '{"n":"to-me"}' ]
+	# An explicit node, and a line from another relay routed to it.
+	cat >"$T/child2" <<-'EOF'
+	#!/bin/sh
+	echo "$CHAT_NODE" >"$T/env2"
+	read -r line
+	echo "$line" >"$T/got2"
+	EOF
+	chmod +x "$T/child2"
+	bg gw --exclusive --node "gw-$Q" --ingest-shards 4 -- "$T/child2"
+	wait_for 10 test -s "$T/env2"
+	[ "$(cat "$T/env2")" = "gw-$Q" ]
+	run timeout 30 "$BIN/chat-relay" pub <<<'{"route":"node.gw-'"$Q"'","n":"answer"}'
+	[ "$status" -eq 0 ]
+	wait_for 10 test -s "$T/got2"
+	[ "$(cat "$T/got2")" = '{"n":"answer"}' ]
+	wait_exit "$PID" 10
+	[ "$EXIT" -eq 0 ]
+}
+
+# prom_check FILE: FILE parses as the Prometheus text format (Debian's
+# python3-prometheus-client), every sample is a chat_relay_* metric with
+# a TYPE and the node label; prints "name value" lines.
+prom_check() {
+	/usr/bin/python3 - "$1" <<-'EOF'
+	import sys
+	from prometheus_client.parser import text_string_to_metric_families
+	text = open(sys.argv[1]).read()
+	types = {l.split()[2] for l in text.splitlines() if l.startswith("# TYPE ")}
+	n = 0
+	for fam in text_string_to_metric_families(text):
+	    assert fam.name in types or fam.name + "_total" in types, fam.name
+	    assert fam.type in ("counter", "gauge"), fam.type
+	    for s in fam.samples:
+	        assert s.name.startswith("chat_relay_"), s.name
+	        assert set(s.labels) == {"node"}, s.labels
+	        print(s.name, int(s.value))
+	        n += 1
+	assert n >= 20, n
+	EOF
+}
+
+@test "--metrics-file: Prometheus text, rewritten every interval, counts what went through" {
+	bg sub --metrics-file "$T/sub.prom" --stats-interval 100ms \
+		sub --queue "$Q" --bind "chat:$Q.#"
+	lines 25 "$Q.m" >"$T/in"
+	echo 'not json' >>"$T/in"
+	run --separate-stderr timeout 30 "$BIN/chat-relay" --node "pub-$Q" \
+		--metrics-file "$T/pub.prom" pub <"$T/in"
+	[ "$status" -eq 65 ]
+	# Written at exit (the interval is 10s by default).
+	run prom_check "$T/pub.prom"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"chat_relay_lines_in_total 26"* ]]
+	[[ "$output" == *"chat_relay_published_total 25"* ]]
+	[[ "$output" == *"chat_relay_confirmed_total 25"* ]]
+	[[ "$output" == *"chat_relay_bad_lines_total 1"* ]]
+	[[ "$output" == *"chat_relay_nacked_total 0"* ]]
+	grep -q '^chat_relay_published_total{node="pub-'"$Q"'"} 25$' "$T/pub.prom"
+	grep -q '^# TYPE chat_relay_inflight gauge$' "$T/pub.prom"
+	# The running sub's file catches up within an interval or so.
+	wait_for 10 grep -q '^chat_relay_deliveries_total{node="[^"]*"} 25$' "$T/sub.prom"
+	run prom_check "$T/sub.prom"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"chat_relay_lines_out_total 25"* ]]
+	[[ "$output" == *"chat_relay_broker_up 1"* ]]
+	# Atomic: once the writers are done, no temporary file beside it.
+	kill -TERM "$PID"
+	wait_exit "$PID" 10
+	[ "$EXIT" -eq 0 ]
+	grep -q '^chat_relay_broker_up{node="[^"]*"} 0$' "$T/sub.prom"
+	[ -z "$(find "$T" -name '*.prom.tmp.*')" ]
 }

@@ -18,6 +18,7 @@ Actions, run in order:
                   exit 1 if the connection ends without one
   stall:SECONDS   stop reading for that long (a slow consumer); with
                   --rcvbuf, the receive buffer is enlarged afterwards
+  stalluntil:PATH the same, until the file PATH exists (at most 60 s)
   ping            send a ping, wait for its pong, print "pong"
   close[:CODE]    send a close frame (default 1000) and wait for the reply
 Server pings are answered while reading. After the last action the probe
@@ -236,8 +237,16 @@ def run(conn, action):
             show(op, payload)
             if op == CLOSE:
                 sys.exit(0)
-    elif name == "stall":
-        time.sleep(float(arg))
+    elif name in ("stall", "stalluntil"):
+        if name == "stall":
+            time.sleep(float(arg))
+        else:
+            # until the test says so (it creates the file), bounded
+            end = time.monotonic() + 60
+            while not os.path.exists(arg):
+                if time.monotonic() > end:
+                    die(3, "stalluntil: %s never appeared" % arg)
+                time.sleep(0.02)
         if conn.small_rcvbuf:
             # Drain at full speed now: through a tiny receive window what the
             # server queued meanwhile would trickle in for minutes.

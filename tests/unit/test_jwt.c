@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "b64url.h"
 #include "jwt.h"
 #include "testhelp.h"
 

@@ -1,6 +1,8 @@
-/* gwmetrics: the declaration of every metric chat-gw exports (see gw.h). */
+/* gw: chat-gw's configuration and the declaration of every metric it
+ * exports (see gw.h). */
 #include "gw.h"
 
+struct gw_config gw_cfg;
 struct gw_metrics gw_m;
 
 static const double ack_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
@@ -30,6 +32,11 @@ void gw_metrics_init(void)
 	reg(&gw_m.accepted, METRIC_COUNTER, "chat_gw_connections_total", "WebSocket connections accepted.", NULL);
 	reg(&gw_m.refused_auth, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"auth\"");
 	reg(&gw_m.refused_full, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"unavailable\"");
+	reg(&gw_m.refused_timeout, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"timeout\"");
+	reg(&gw_m.refused_header, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"header_too_large\"");
+	reg(&gw_m.refused_method, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"method\"");
+	reg(&gw_m.refused_per_ip, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"per_ip\"");
+	reg(&gw_m.refused_origin, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"origin\"");
 	reg(&gw_m.frames_in, METRIC_COUNTER, "chat_gw_frames_in_total", "Client frames received.", NULL);
 	reg(&gw_m.frames_out, METRIC_COUNTER, "chat_gw_frames_out_total", "Frames sent to clients.", NULL);
 	reg(&gw_m.writes, METRIC_COUNTER, "chat_gw_writes_total", "Socket writes to clients (frames coalesce).", NULL);
@@ -40,6 +47,7 @@ void gw_metrics_init(void)
 	reg(&gw_m.slow, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"slow_consumer\"");
 	reg(&gw_m.too_big, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"too_big\"");
 	reg(&gw_m.binary, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"binary\"");
+	reg(&gw_m.internal_closes, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"internal\"");
 	reg(&gw_m.expired, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"token_expired\"");
 	reg(&gw_m.client_closes, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"client\"");
 	reg(&gw_m.shutdown_closes, METRIC_COUNTER, "chat_gw_closes_total", "Connections closed, by reason.", "reason=\"shutdown\"");
@@ -59,5 +67,7 @@ void gw_metrics_init(void)
 	reg(&gw_m.bus_nacks, METRIC_COUNTER, "chat_gw_bus_nacks_total", "Publishes the broker refused.", NULL);
 	reg(&gw_m.bus_dups, METRIC_COUNTER, "chat_gw_bus_duplicates_total", "Sequenced messages delivered by the bus twice, dropped.", NULL);
 	reg(&gw_m.room_recoveries, METRIC_COUNTER, "chat_gw_room_recoveries_total", "Rooms caught up from the sequencer after a gap or a reconnect.", NULL);
+	reg(&gw_m.room_hold_full, METRIC_COUNTER, "chat_gw_room_hold_full_total", "Room recoveries given up because the room held --room-hold live messages.", NULL);
+	reg(&gw_m.bus_stale, METRIC_COUNTER, "chat_gw_bus_stale_answers_total", "Answers dropped because their room is not the question's.", NULL);
 	reg(&gw_m.pending, METRIC_GAUGE, "chat_gw_bus_pending", "Publishes and queries waiting for the bus.", NULL);
 }

@@ -1,24 +1,18 @@
 /*
- * bus: chat-gw's stdin and stdout in the lws loop (see bus.h). stdout is a
- * bounded backlog (--bus-backlog) written as the pipe takes it; when it is
- * full, bus_send() fails and the client is answered unavailable, so a relay
- * that stops reading (its broker is away) is felt at the edge instead of
- * growing memory here. stdin lines go to the hub; end of input means the
- * relay is gone, and the gateway closes its clients and exits 75 so the
- * supervisor restarts the pair.
+ * pipe: chat-gw's stdin and stdout in the lws loop (see pipe.h). A stdin
+ * that the loop cannot watch (a regular file) is read a slice per loop
+ * turn; a stdout that it cannot watch is written at once.
  */
-#include "bus.h"
+#include "pipe.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sysexits.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "gw.h"
-#include "hub.h"
 #include "jsonl.h"
 #include "log.h"
 
@@ -26,19 +20,20 @@ static struct lws *in_wsi, *out_wsi;
 static struct jsonl in;           /* stdin lines */
 static struct buf out;            /* stdout backlog */
 static bool lost;                 /* stdin ended or stdout failed */
+static size_t backlog_max;        /* --bus-backlog */
+static struct pipe_hooks hooks;   /* where lines and the loss go */
 static struct lws_context *bctx;  /* for the file reader's timer */
 static lws_sorted_usec_list_t file_sul; /* reads a stdin that is a file */
 
-static void bus_lost(const char *why)
+static void pipe_lost(const char *why)
 {
 	if (lost)
 		return;
 	lost = true;
-	LOG_W("relay gone: closing clients", "reason=%s", log_q(why));
-	gw_shutdown(EX_TEMPFAIL);
+	hooks.lost(hooks.arg, why);
 }
 
-static void bus_flush(void)
+static void pipe_flush(void)
 {
 	while (out.len) {
 		ssize_t n = write(STDOUT_FILENO, out.data, out.len);
@@ -54,24 +49,29 @@ static void bus_flush(void)
 				lws_callback_on_writable(out_wsi);
 			return;
 		}
-		bus_lost(n < 0 ? strerror(errno) : "stdout closed");
+		pipe_lost(n < 0 ? strerror(errno) : "stdout closed");
 		return;
 	}
 }
 
-int bus_send(const char *line, size_t n)
+int pipe_send(const char *line, size_t n)
 {
 	if (lost)
 		return -1;
-	if (out.len + n + 1 > gw_cfg.bus_backlog)
+	if (out.len + n + 1 > backlog_max)
 		return -1;
 	if (buf_add(&out, line, n) < 0 || buf_add(&out, "\n", 1) < 0)
 		return -1;
-	bus_flush();
+	pipe_flush();
 	return lost ? -1 : 0;
 }
 
-static void bus_lines(void)
+size_t pipe_backlog(void)
+{
+	return out.len;
+}
+
+static void pipe_lines(void)
 {
 	const char *line;
 	size_t n;
@@ -81,14 +81,14 @@ static void bus_lines(void)
 		if (r == JSONL_OVERLONG) {
 			gw_m.bus_bad.value++;
 			LOG_W("bus line too long: dropped", "max=%llu",
-			      (unsigned long long)gw_cfg.max_line);
+			      (unsigned long long)in.max_line);
 			continue;
 		}
-		hub_bus_line(&hub, line, n);
+		hooks.line(hooks.arg, line, n);
 	}
 }
 
-static void bus_read(void)
+static void pipe_read(void)
 {
 	char tmp[65536];
 	int rounds;
@@ -99,10 +99,10 @@ static void bus_read(void)
 
 		if (n > 0) {
 			if (jsonl_feed(&in, tmp, (size_t)n) < 0) {
-				bus_lost("out of memory");
+				pipe_lost("out of memory");
 				return;
 			}
-			bus_lines();
+			pipe_lines();
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -110,32 +110,32 @@ static void bus_read(void)
 		if (n < 0 && errno == EAGAIN)
 			return;
 		jsonl_finish(&in);
-		bus_lines();
-		bus_lost(n < 0 ? strerror(errno) : "end of input");
+		pipe_lines();
+		pipe_lost(n < 0 ? strerror(errno) : "end of input");
 		return;
 	}
 }
 
-int bus_callback(struct lws *wsi, enum lws_callback_reasons reason)
+int pipe_callback(struct lws *wsi, enum lws_callback_reasons reason)
 {
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX_FILE:
 		if (wsi == in_wsi)
-			bus_read();
+			pipe_read();
 		break;
 	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
 		if (wsi == out_wsi)
-			bus_flush();
+			pipe_flush();
 		break;
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
 		if (wsi == in_wsi) {
 			in_wsi = NULL;
 			jsonl_finish(&in);
-			bus_lines();
-			bus_lost("end of input");
+			pipe_lines();
+			pipe_lost("end of input");
 		} else if (wsi == out_wsi) {
 			out_wsi = NULL;
-			bus_lost("stdout closed");
+			pipe_lost("stdout closed");
 		}
 		break;
 	default:
@@ -144,14 +144,9 @@ int bus_callback(struct lws *wsi, enum lws_callback_reasons reason)
 	return 0;
 }
 
-bool bus_owns(struct lws *wsi)
+bool pipe_owns(struct lws *wsi)
 {
 	return wsi && (wsi == in_wsi || wsi == out_wsi);
-}
-
-bool bus_failed(void)
-{
-	return lost;
 }
 
 /* Whether the event loop (epoll) can watch fd: pipes, sockets and ttys
@@ -172,14 +167,14 @@ static bool fd_pollable(int fd)
 }
 
 /* stdin is a file (a recorded bus stream): read it a slice per turn. */
-static void bus_file_turn(lws_sorted_usec_list_t *sul)
+static void pipe_file_turn(lws_sorted_usec_list_t *sul)
 {
-	bus_read();
+	pipe_read();
 	if (!lost)
-		lws_sul_schedule(bctx, 0, sul, bus_file_turn, 1);
+		lws_sul_schedule(bctx, 0, sul, pipe_file_turn, 1);
 }
 
-static struct lws *bus_adopt(struct lws_vhost *vh, const char *protocol, int fd)
+static struct lws *pipe_adopt(struct lws_vhost *vh, const char *protocol, int fd)
 {
 	lws_sock_file_fd_type u;
 
@@ -188,13 +183,16 @@ static struct lws *bus_adopt(struct lws_vhost *vh, const char *protocol, int fd)
 	return lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, u, protocol, NULL);
 }
 
-int bus_start(struct lws_context *ctx, struct lws_vhost *vh, const char *protocol)
+int pipe_start(struct lws_context *ctx, struct lws_vhost *vh, const char *protocol,
+	       const struct pipe_hooks *h, size_t max_line, size_t backlog)
 {
 	bool in_poll = fd_pollable(STDIN_FILENO);
 	bool out_poll = fd_pollable(STDOUT_FILENO);
 
 	bctx = ctx;
-	jsonl_init(&in, gw_cfg.max_line);
+	hooks = *h;
+	backlog_max = backlog;
+	jsonl_init(&in, max_line);
 	buf_init(&out, 0);
 	/* Pipes and sockets join the loop, non-blocking; a file is read a
 	 * slice per turn, or written at once (it never makes us wait). */
@@ -207,11 +205,11 @@ int bus_start(struct lws_context *ctx, struct lws_vhost *vh, const char *protoco
 		return -1;
 	}
 	if (in_poll)
-		in_wsi = bus_adopt(vh, protocol, STDIN_FILENO);
+		in_wsi = pipe_adopt(vh, protocol, STDIN_FILENO);
 	else
-		lws_sul_schedule(ctx, 0, &file_sul, bus_file_turn, 1);
+		lws_sul_schedule(ctx, 0, &file_sul, pipe_file_turn, 1);
 	if (out_poll)
-		out_wsi = bus_adopt(vh, protocol, STDOUT_FILENO);
+		out_wsi = pipe_adopt(vh, protocol, STDOUT_FILENO);
 	if ((in_poll && !in_wsi) || (out_poll && !out_wsi)) {
 		LOG_F("unable to watch stdin and stdout", NULL);
 		return -1;
@@ -219,7 +217,7 @@ int bus_start(struct lws_context *ctx, struct lws_vhost *vh, const char *protoco
 	return 0;
 }
 
-void bus_stop(void)
+void pipe_stop(void)
 {
 	jsonl_free(&in);
 	buf_release(&out);
