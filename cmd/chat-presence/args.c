@@ -16,11 +16,14 @@
 #include "name.h"
 #include "opt.h"
 
+/* clang-format off */
 static const char usage_text[] =
 	"usage: chat-presence [options] track\n"
 	"       chat-presence [options] online [--room ROOM] [--limit N]\n"
 	"       chat-presence [options] watch [--room ROOM]\n";
+/* clang-format on */
 
+/* clang-format off */
 static const char options_text[] =
 	"\n"
 	"Keeps who is in which room across every gateway in Redis: track\n"
@@ -58,6 +61,7 @@ static const char options_text[] =
 	"  --limit N                 users listed per room (default 100)\n"
 	"watch:\n"
 	"  --room ROOM               only this room's changes\n";
+/* clang-format on */
 
 void pres_usage(int fd, bool full)
 {
@@ -67,12 +71,29 @@ void pres_usage(int fd, bool full)
 }
 
 enum {
-	O_REDIS = 256, O_REDIS_FILE, O_PREFIX, O_CONNECT_TIMEOUT, O_TIMEOUT,
-	O_RETRY_BUDGET, O_BACKOFF_MAX, O_TTL, O_SWEEP, O_COALESCE, O_MAX_LINE,
-	O_BACKLOG, O_MAX_PENDING, O_METRICS_FILE, O_STATS_INTERVAL, O_READY_FD,
-	O_ROOM, O_LIMIT, O_HELP, O_VERSION,
+	O_REDIS = 256,
+	O_REDIS_FILE,
+	O_PREFIX,
+	O_CONNECT_TIMEOUT,
+	O_TIMEOUT,
+	O_RETRY_BUDGET,
+	O_BACKOFF_MAX,
+	O_TTL,
+	O_SWEEP,
+	O_COALESCE,
+	O_MAX_LINE,
+	O_BACKLOG,
+	O_MAX_PENDING,
+	O_METRICS_FILE,
+	O_STATS_INTERVAL,
+	O_READY_FD,
+	O_ROOM,
+	O_LIMIT,
+	O_HELP,
+	O_VERSION,
 };
 
+/* clang-format off */
 static const struct option longopts[] = {
 	{ "redis", required_argument, NULL, O_REDIS },
 	{ "redis-file", required_argument, NULL, O_REDIS_FILE },
@@ -96,6 +117,7 @@ static const struct option longopts[] = {
 	{ "version", no_argument, NULL, O_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
+/* clang-format on */
 
 static void args_defaults(struct pres_opts *o)
 {
@@ -140,12 +162,16 @@ static bool args_prefix_valid(const char *s)
 static int args_owner(int c)
 {
 	switch (c) {
-	case O_TTL: case O_SWEEP: case O_COALESCE: case O_MAX_LINE:
-	case O_BACKLOG: case O_MAX_PENDING: case O_METRICS_FILE:
-	case O_STATS_INTERVAL: case O_READY_FD:
-		return PRES_TRACK;
-	case O_LIMIT:
-		return PRES_ONLINE;
+	case O_TTL:
+	case O_SWEEP:
+	case O_COALESCE:
+	case O_MAX_LINE:
+	case O_BACKLOG:
+	case O_MAX_PENDING:
+	case O_METRICS_FILE:
+	case O_STATS_INTERVAL:
+	case O_READY_FD: return PRES_TRACK;
+	case O_LIMIT: return PRES_ONLINE;
 	}
 	return -1;
 }
@@ -167,41 +193,38 @@ static int args_value(int c, const char *v, struct pres_opts *o, char *err,
 		return 0;
 	case O_PREFIX:
 		if (!args_prefix_valid(v)) {
-			snprintf(err, errlen, "--prefix '%s': 1..%d of "
-				 "[A-Za-z0-9_.:-]", v, PRES_PREFIX_MAX);
+			snprintf(err, errlen,
+				 "--prefix '%s': 1..%d of "
+				 "[A-Za-z0-9_.:-]",
+				 v, PRES_PREFIX_MAX);
 			return -1;
 		}
 		o->prefix = v;
 		return 0;
 	case O_CONNECT_TIMEOUT:
-		return opt_duration_ms(v, 1, 600000, &o->connect_timeout_ms,
-				       err, errlen);
+		return opt_duration_ms(v, 1, 600000, &o->connect_timeout_ms, err,
+				       errlen);
 	case O_TIMEOUT:
-		return opt_duration_ms(v, 1, 3600000, &o->timeout_ms, err,
-				       errlen);
+		return opt_duration_ms(v, 1, 3600000, &o->timeout_ms, err, errlen);
 	case O_RETRY_BUDGET:
-		return opt_duration_ms(v, 0, 7 * 86400000ULL,
-				       &o->retry_budget_ms, err, errlen);
+		return opt_duration_ms(v, 0, 7 * 86400000ULL, &o->retry_budget_ms,
+				       err, errlen);
 	case O_BACKOFF_MAX:
-		return opt_duration_ms(v, 1, 3600000, &o->backoff_max_ms, err,
-				       errlen);
+		return opt_duration_ms(v, 1, 3600000, &o->backoff_max_ms, err, errlen);
 	case O_TTL:
 		return opt_duration_ms(v, 100, 7 * 86400000ULL, &o->ttl_ms, err,
 				       errlen);
 	case O_SWEEP:
-		return opt_duration_ms(v, 10, 3600000, &o->sweep_ms, err,
-				       errlen);
+		return opt_duration_ms(v, 10, 3600000, &o->sweep_ms, err, errlen);
 	case O_COALESCE:
-		return opt_duration_ms(v, 0, 60000, &o->coalesce_ms, err,
-				       errlen);
+		return opt_duration_ms(v, 0, 60000, &o->coalesce_ms, err, errlen);
 	case O_MAX_LINE:
 		if (opt_size(v, 1024, 128 * 1024 * 1024, &n, err, errlen) < 0)
 			return -1;
 		o->max_line = (size_t)n;
 		return 0;
 	case O_BACKLOG:
-		if (opt_size(v, 0, 16ULL * 1024 * 1024 * 1024, &n, err,
-			     errlen) < 0)
+		if (opt_size(v, 0, 16ULL * 1024 * 1024 * 1024, &n, err, errlen) < 0)
 			return -1;
 		o->backlog = (size_t)n;
 		return 0;
@@ -216,22 +239,26 @@ static int args_value(int c, const char *v, struct pres_opts *o, char *err,
 		o->metrics_file = v;
 		return 0;
 	case O_STATS_INTERVAL:
-		return opt_duration_ms(v, 0, 86400000, &o->stats_interval_ms,
-				       err, errlen);
+		return opt_duration_ms(v, 0, 86400000, &o->stats_interval_ms, err,
+				       errlen);
 	case O_READY_FD:
 		if (opt_uint(v, 0, 65535, &n, err, errlen) < 0)
 			return -1;
 		if (fcntl((int)n, F_GETFD) < 0) {
-			snprintf(err, errlen, "--ready-fd %s: not an open file "
-				 "descriptor", v);
+			snprintf(err, errlen,
+				 "--ready-fd %s: not an open file "
+				 "descriptor",
+				 v);
 			return -1;
 		}
 		o->ready_fd = (int)n;
 		return 0;
 	case O_ROOM:
 		if (!name_room_valid(v, strlen(v))) {
-			snprintf(err, errlen, "--room '%s': 1..%d of "
-				 "[A-Za-z0-9_.:@/-]", v, NAME_MAX_LEN);
+			snprintf(err, errlen,
+				 "--room '%s': 1..%d of "
+				 "[A-Za-z0-9_.:@/-]",
+				 v, NAME_MAX_LEN);
 			return -1;
 		}
 		o->room = v;
@@ -253,8 +280,7 @@ static int args_value(int c, const char *v, struct pres_opts *o, char *err,
 
 static const char *const cmd_names[] = { "track", "online", "watch" };
 
-int pres_args(int argc, char **argv, struct pres_opts *o, char *err,
-	      size_t errlen)
+int pres_args(int argc, char **argv, struct pres_opts *o, char *err, size_t errlen)
 {
 	int c, i, seen[O_VERSION + 1] = { 0 };
 	const char *mode = NULL;
@@ -267,14 +293,11 @@ int pres_args(int argc, char **argv, struct pres_opts *o, char *err,
 	while ((c = getopt_long(argc, argv, ":hv:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
-		case O_HELP:
-			return ARGS_HELP;
-		case O_VERSION:
-			return ARGS_VERSION;
+		case O_HELP: return ARGS_HELP;
+		case O_VERSION: return ARGS_VERSION;
 		case '?':
 			if (optopt)
-				snprintf(err, errlen, "unknown option '-%c'",
-					 optopt);
+				snprintf(err, errlen, "unknown option '-%c'", optopt);
 			else
 				snprintf(err, errlen, "unknown option '%s'",
 					 argv[optind - 1]);
@@ -292,14 +315,14 @@ int pres_args(int argc, char **argv, struct pres_opts *o, char *err,
 	}
 	for (i = optind; i < argc; i++) {
 		if (mode) {
-			snprintf(err, errlen, "unexpected argument '%s'",
-				 argv[i]);
+			snprintf(err, errlen, "unexpected argument '%s'", argv[i]);
 			return ARGS_USAGE;
 		}
 		mode = argv[i];
 	}
 	if (!mode) {
-		snprintf(err, errlen, "no subcommand given (track, online or "
+		snprintf(err, errlen,
+			 "no subcommand given (track, online or "
 			 "watch)");
 		return ARGS_USAGE;
 	}
@@ -309,8 +332,10 @@ int pres_args(int argc, char **argv, struct pres_opts *o, char *err,
 			found = true;
 		}
 	if (!found) {
-		snprintf(err, errlen, "unknown subcommand '%s' (track, online "
-			 "or watch)", mode);
+		snprintf(err, errlen,
+			 "unknown subcommand '%s' (track, online "
+			 "or watch)",
+			 mode);
 		return ARGS_USAGE;
 	}
 	for (c = O_REDIS; c <= O_VERSION; c++) {

@@ -16,13 +16,13 @@
 /* Bytes of a change line besides its users (with a 128-byte room). */
 #define COAL_LINE_FIXED 220
 
-void coal_init(struct coal *c, uint64_t window_ms, size_t max_line,
-	       size_t max_users, coal_emit_fn *emit, void *arg)
+void coal_init(struct coal *c, uint64_t window_ms, size_t max_line, size_t max_users,
+	       coal_emit_fn *emit, void *arg)
 {
 	memset(c, 0, sizeof(*c));
 	c->window_ms = window_ms;
-	c->max_line = max_line > COAL_LINE_FIXED + 256 ? max_line
-						       : COAL_LINE_FIXED + 256;
+	c->max_line =
+	    max_line > COAL_LINE_FIXED + 256 ? max_line : COAL_LINE_FIXED + 256;
 	c->max_users = max_users ? max_users : 1;
 	c->emit = emit;
 	c->arg = arg;
@@ -75,9 +75,8 @@ static int cmp_str(const void *a, const void *b)
 
 /* Emit joined[0..nj) and left[0..nl) of room as lines of at most max_line
  * bytes, the users in sorted order. */
-static void coal_emit_lists(struct coal *c, const char *room,
-			    const char **joined, size_t nj, const char **left,
-			    size_t nl)
+static void coal_emit_lists(struct coal *c, const char *room, const char **joined,
+			    size_t nj, const char **left, size_t nl)
 {
 	struct buf line = BUF_INIT(0);
 	size_t ij = 0, il = 0;
@@ -93,8 +92,8 @@ static void coal_emit_lists(struct coal *c, const char *room,
 		while (ij == nj && il < nl && strlen(left[il]) + 3 <= room_left)
 			room_left -= strlen(left[il++]) + 3;
 		buf_reset(&line);
-		if (render_change(&line, room, joined + j0, ij - j0, left + l0,
-				  il - l0) < 0) {
+		if (pres_render_change(&line, room, joined + j0, ij - j0, left + l0,
+				       il - l0) < 0) {
 			if (!c->err)
 				c->err = ENOMEM;
 			break;
@@ -160,8 +159,7 @@ int64_t coal_next_due(const struct coal *c)
 }
 
 /* Out of memory: the change goes out alone and now, never silently lost. */
-static int coal_emit_now(struct coal *c, const char *room, const char *user,
-			 bool joined)
+static int coal_emit_now(struct coal *c, const char *room, const char *user, bool joined)
 {
 	const char *one[1] = { user };
 
@@ -209,8 +207,7 @@ int coal_add(struct coal *c, const char *room, const char *user, bool joined,
 			 * asker may hold it, so both go out, in order. */
 			c->seen_flushes++;
 			coal_emit_room(c, r);
-			return coal_add(c, room, user, joined, t_us, seen_us,
-					now_ms);
+			return coal_add(c, room, user, joined, t_us, seen_us, now_ms);
 		}
 		/* Nobody saw the first: the two cancel. */
 		free(map_del(&r->users, user));

@@ -69,7 +69,8 @@ static void line_users(struct pline *pl, struct pline_room *r, json_t *arr,
 
 	r->users = names;
 	r->nusers = 0;
-	json_array_foreach(arr, i, u) {
+	json_array_foreach(arr, i, u)
+	{
 		if (json_is_string(u) &&
 		    name_user_valid(json_string_value(u), json_string_length(u)))
 			names[r->nusers++] = json_string_value(u);
@@ -132,13 +133,15 @@ static void line_heartbeat(struct pline *pl, json_t *root)
 		line_bad(pl, "%s", "no \"rooms\" object");
 		return;
 	}
-	json_object_foreach(rooms, key, users) {
+	json_object_foreach(rooms, key, users)
+	{
 		if (json_is_array(users))
 			nnames += json_array_size(users);
 	}
 	if (line_rooms_alloc(pl, json_object_size(rooms), nnames) < 0)
 		return;
-	json_object_foreach(rooms, key, users) {
+	json_object_foreach(rooms, key, users)
+	{
 		struct pline_room *r = &pl->rooms[pl->nrooms];
 
 		if (!name_room_valid(key, strlen(key)) || !json_is_array(users)) {
@@ -196,8 +199,10 @@ void pline_parse(const char *line, size_t len, struct pline *pl)
 	root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		pl->kind = PL_BAD;
-		snprintf(pl->err, sizeof(pl->err), "not valid JSON: %.80s at "
-			 "byte %d", jerr.text, jerr.position);
+		snprintf(pl->err, sizeof(pl->err),
+			 "not valid JSON: %.80s at "
+			 "byte %d",
+			 jerr.text, jerr.position);
 		return;
 	}
 	pl->root = root;
@@ -230,8 +235,7 @@ void pline_parse(const char *line, size_t len, struct pline *pl)
 		json_t *st = json_object_get(root, "state");
 
 		pl->kind = PL_BUS;
-		pl->bus_up = json_is_string(st) &&
-			     !strcmp(json_string_value(st), "up");
+		pl->bus_up = json_is_string(st) && !strcmp(json_string_value(st), "up");
 	} else {
 		line_bad(pl, "unknown type '%.40s'", t);
 	}

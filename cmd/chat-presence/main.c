@@ -31,9 +31,7 @@ int main(int argc, char **argv)
 			return EX_OSERR;
 	log_init("chat-presence", LOG_WARN);
 	switch (pres_args(argc, argv, &o, err, sizeof(err))) {
-	case ARGS_HELP:
-		pres_usage(STDOUT_FILENO, true);
-		return EX_OK;
+	case ARGS_HELP: pres_usage(STDOUT_FILENO, true); return EX_OK;
 	case ARGS_VERSION:
 		printf("chat-presence %s\n", CHAT_VERSION);
 		return fclose(stdout) == 0 ? EX_OK : EX_IOERR;
@@ -61,14 +59,16 @@ int main(int argc, char **argv)
 	}
 	if (code < 0) {
 		LOG_F("bad Redis URL", "err=%s from=%s", log_q(err),
-		      o.url_file ? "--redis-file" : o.url_on_argv ? "--redis"
-							   : "CHAT_REDIS_URL");
+		      o.url_file    ? "--redis-file" :
+		      o.url_on_argv ? "--redis" :
+				      "CHAT_REDIS_URL");
 		return o.url_on_argv ? EX_USAGE : EX_CONFIG;
 	}
 	if (o.url_on_argv && u.password[0])
 		LOG_W("the Redis password is on the command line, where ps "
 		      "shows it to every user: use --redis-file or "
-		      "CHAT_REDIS_URL", NULL);
+		      "CHAT_REDIS_URL",
+		      NULL);
 
 	switch (o.cmd) {
 	case PRES_TRACK: code = track_run(&o, &u); break;

@@ -18,7 +18,7 @@
 #include "log.h"
 #include "name.h"
 
-#define ONLINE_BATCH 100   /* rooms per pipelined round trip */
+#define ONLINE_BATCH 100 /* rooms per pipelined round trip */
 
 /* Print the lines of rooms[0..n) (pipelined). Returns 0 or an exit status. */
 static int online_rooms(redisContext *c, const struct store *st,
@@ -43,8 +43,7 @@ static int online_rooms(redisContext *c, const struct store *st,
 
 		if ((o->limit > 0 && redisGetReply(c, (void **)&list) != REDIS_OK) ||
 		    redisGetReply(c, (void **)&card) != REDIS_OK) {
-			LOG_F("unable to read from Redis", "err=%s",
-			      log_q(c->errstr));
+			LOG_F("unable to read from Redis", "err=%s", log_q(c->errstr));
 			code = EX_UNAVAILABLE;
 			if (list)
 				freeReplyObject(list);
@@ -64,9 +63,9 @@ static int online_rooms(redisContext *c, const struct store *st,
 						users[nu++] = list->element[j]->str;
 			}
 			buf_reset(&b);
-			if (render_online(&b, rooms[i], users, nu,
-					  (uint64_t)card->integer,
-					  (uint64_t)card->integer > nu) == 0)
+			if (pres_render_online(&b, rooms[i], users, nu,
+					       (uint64_t)card->integer,
+					       (uint64_t)card->integer > nu) == 0)
 				fwrite(b.data, 1, b.len, stdout);
 			free(users);
 		}
@@ -98,13 +97,13 @@ static int online_scan(redisContext *c, const struct store *st, char ***out,
 	snprintf(pattern, sizeof(pattern), "%s:{*}:users", st->prefix);
 	plen = strlen(st->prefix) + 2;
 	do {
-		redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 1000",
-					     cursor, pattern);
+		redisReply *r =
+		    redisCommand(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
 
 		if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
 			LOG_F("unable to scan Redis", "err=%s",
-			      log_q(r && r->type == REDIS_REPLY_ERROR ? r->str
-								      : c->errstr));
+			      log_q(r && r->type == REDIS_REPLY_ERROR ? r->str :
+									c->errstr));
 			if (r)
 				freeReplyObject(r);
 			code = EX_UNAVAILABLE;
@@ -178,9 +177,9 @@ int online_run(const struct pres_opts *o, const struct rurl *u)
 	} else {
 		code = online_scan(c, &st, &rooms, &n);
 		for (i = 0; code == EX_OK && i < n; i += ONLINE_BATCH)
-			code = online_rooms(c, &st, o, rooms + i,
-					    n - i < ONLINE_BATCH ? n - i
-								 : ONLINE_BATCH);
+			code =
+			    online_rooms(c, &st, o, rooms + i,
+					 n - i < ONLINE_BATCH ? n - i : ONLINE_BATCH);
 		for (i = 0; i < n; i++)
 			free(rooms[i]);
 		free(rooms);

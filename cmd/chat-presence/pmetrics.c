@@ -20,6 +20,7 @@ void pres_metrics_init(void)
 	if (done)
 		return;
 	done = true;
+	/* clang-format off */
 	reg(&pm.lines, METRIC_COUNTER, "chat_presence_lines_total", "Input lines read, of every kind.");
 	reg(&pm.bad_lines, METRIC_COUNTER, "chat_presence_bad_lines_total", "Input lines refused: not JSON, unknown type, bad node or room.");
 	reg(&pm.bad_names, METRIC_COUNTER, "chat_presence_bad_names_total", "User or room names skipped inside otherwise good lines.");
@@ -48,4 +49,5 @@ void pres_metrics_init(void)
 	reg(&pm.pending, METRIC_GAUGE, "chat_presence_redis_pending", "Commands sent to Redis and not answered yet.");
 	reg(&pm.paused, METRIC_COUNTER, "chat_presence_input_paused_total", "Times input reading paused: output or Redis pipeline full.");
 	reg(&pm.out_dropped, METRIC_COUNTER, "chat_presence_output_dropped_total", "Output lines dropped: the output buffer was full.");
+	/* clang-format on */
 }

@@ -21,7 +21,7 @@
 #include "clock.h"
 #include "log.h"
 
-#define RCONN_RESERVE 64  /* ring slots beyond max_pending (handshakes) */
+#define RCONN_RESERVE 64 /* ring slots beyond max_pending (handshakes) */
 
 struct rconn *rconn_new(const struct rurl *u, uint64_t connect_timeout_ms,
 			uint64_t timeout_ms, size_t max_pending)
@@ -180,8 +180,8 @@ static void rconn_connected(struct rconn *rc)
 		if (rc->url.user[0])
 			n = rconn_hello_cmd(rc, 3, auth);
 		else
-			n = rconn_hello_cmd(rc, 2, (const char *[]){ "AUTH",
-						   rc->url.password });
+			n = rconn_hello_cmd(
+			    rc, 2, (const char *[]){ "AUTH", rc->url.password });
 	}
 	if (n == 0 && rc->url.db != 0) {
 		snprintf(db, sizeof(db), "%d", rc->url.db);
@@ -248,8 +248,8 @@ static void rconn_dispatch(struct rconn *rc)
 	rc->dispatching++;
 	while (rc->c && !rc->drop_later) {
 		if (redisGetReplyFromReader(rc->c, &reply) != REDIS_OK) {
-			rconn_drop(rc, rc->c->errstr[0] ? rc->c->errstr
-							: "protocol error");
+			rconn_drop(rc, rc->c->errstr[0] ? rc->c->errstr :
+							  "protocol error");
 			break;
 		}
 		if (!reply)
@@ -293,8 +293,8 @@ void rconn_io(struct rconn *rc, short revents)
 	}
 	if (rc->c && (revents & (POLLIN | POLLHUP | POLLERR))) {
 		if (redisBufferRead(rc->c) != REDIS_OK) {
-			rconn_drop(rc, rc->c->errstr[0] ? rc->c->errstr
-							: "connection lost");
+			rconn_drop(rc, rc->c->errstr[0] ? rc->c->errstr :
+							  "connection lost");
 			return;
 		}
 		rconn_dispatch(rc);
@@ -319,12 +319,12 @@ void rconn_tick(struct rconn *rc, int64_t now_us)
 
 	if (d < 0 || now_us < d)
 		return;
-	rconn_drop(rc, rc->state == RC_UP ? "no reply within --timeout"
-					  : "connect timed out");
+	rconn_drop(rc, rc->state == RC_UP ? "no reply within --timeout" :
+					    "connect timed out");
 }
 
-int rconn_cmd(struct rconn *rc, rconn_cb *cb, void *priv, int argc,
-	      const char **argv, const size_t *argvlen)
+int rconn_cmd(struct rconn *rc, rconn_cb *cb, void *priv, int argc, const char **argv,
+	      const size_t *argvlen)
 {
 	if (rc->state != RC_UP || rc->drop_later)
 		return -1;
@@ -333,8 +333,7 @@ int rconn_cmd(struct rconn *rc, rconn_cb *cb, void *priv, int argc,
 	return rconn_pushed(rc, cb, priv);
 }
 
-int rconn_cmdf(struct rconn *rc, rconn_cb *cb, void *priv, const char *fmt,
-	       ...)
+int rconn_cmdf(struct rconn *rc, rconn_cb *cb, void *priv, const char *fmt, ...)
 {
 	va_list ap;
 	int r;

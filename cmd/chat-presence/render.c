@@ -49,8 +49,8 @@ static int render_end(struct buf *out, size_t before, int err0)
 	return failed ? -1 : 0;
 }
 
-int render_change(struct buf *out, const char *room, const char *const *joined,
-		  size_t njoined, const char *const *left, size_t nleft)
+int pres_render_change(struct buf *out, const char *room, const char *const *joined,
+		       size_t njoined, const char *const *left, size_t nleft)
 {
 	size_t before;
 	int err0 = render_begin(out, &before);
@@ -63,8 +63,8 @@ int render_change(struct buf *out, const char *room, const char *const *joined,
 	return render_end(out, before, err0);
 }
 
-int render_change_routed(struct buf *out, const char *room, const char *line,
-			 size_t len)
+int pres_render_change_routed(struct buf *out, const char *room, const char *line,
+			      size_t len)
 {
 	size_t before;
 	int err0;
@@ -78,9 +78,9 @@ int render_change_routed(struct buf *out, const char *room, const char *line,
 	return render_end(out, before, err0);
 }
 
-int render_answer(struct buf *out, const char *rpc, const char *node,
-		  const char *room, const char *const *users, size_t nusers,
-		  uint64_t count, bool more, size_t max_line)
+int pres_render_answer(struct buf *out, const char *rpc, const char *node,
+		       const char *room, const char *const *users, size_t nusers,
+		       uint64_t count, bool more, size_t max_line)
 {
 	size_t before, fixed, i, n = 0, room_left;
 	int err0 = render_begin(out, &before);
@@ -99,18 +99,19 @@ int render_answer(struct buf *out, const char *rpc, const char *node,
 	}
 	if (n < nusers)
 		more = true;
-	buf_addf(out, "{\"type\":\"presence\",\"rpc\":%s,\"room\":\"%s\",\"users\":",
-		 rpc, room);
+	buf_addf(out,
+		 "{\"type\":\"presence\",\"rpc\":%s,\"room\":\"%s\",\"users\":", rpc,
+		 room);
 	render_list(out, users, n);
-	snprintf(tail, sizeof(tail), ",\"count\":%" PRIu64 ",\"more\":%s,",
-		 count, more ? "true" : "false");
+	snprintf(tail, sizeof(tail), ",\"count\":%" PRIu64 ",\"more\":%s,", count,
+		 more ? "true" : "false");
 	buf_adds(out, tail);
 	buf_addf(out, "\"route\":\"node.%s\"}\n", node);
 	return render_end(out, before, err0);
 }
 
-int render_error(struct buf *out, const char *rpc, const char *node,
-		 const char *room, const char *text)
+int pres_render_error(struct buf *out, const char *rpc, const char *node,
+		      const char *room, const char *text)
 {
 	size_t before;
 	int err0 = render_begin(out, &before);
@@ -120,14 +121,17 @@ int render_error(struct buf *out, const char *rpc, const char *node,
 	buf_addf(out, "{\"type\":\"error\",\"rpc\":%s,\"room\":\"%s\",\"error\":\"",
 		 rpc, room);
 	for (; *text; text++)
-		buf_add(out, (*text == '"' || *text == '\\' ||
-			      (unsigned char)*text < 0x20) ? "?" : text, 1);
+		buf_add(out,
+			(*text == '"' || *text == '\\' || (unsigned char)*text < 0x20) ?
+			    "?" :
+			    text,
+			1);
 	buf_addf(out, "\",\"route\":\"node.%s\"}\n", node);
 	return render_end(out, before, err0);
 }
 
-int render_online(struct buf *out, const char *room, const char *const *users,
-		  size_t nusers, uint64_t count, bool more)
+int pres_render_online(struct buf *out, const char *room, const char *const *users,
+		       size_t nusers, uint64_t count, bool more)
 {
 	size_t before;
 	int err0 = render_begin(out, &before);

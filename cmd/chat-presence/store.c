@@ -35,6 +35,7 @@
  * entry known, costs one command per 2,000 users), adds the new ones, and
  * returns the users new to the room, the Redis time and the seen stamp
  * (0 and 0 when no user is new: nothing to time). */
+/* clang-format off */
 static const char script_add[] =
 	"local users, nk, nodes, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
 	"local node, d = ARGV[1], ARGV[2]\n"
@@ -61,6 +62,7 @@ static const char script_add[] =
 	"if #joined == 0 then return {joined, 0, 0} end\n"
 	"local t = redis.call('TIME')\n"
 	"return {joined, t[1] * 1000000 + t[2], tonumber(redis.call('GET', seen) or 0)}\n";
+/* clang-format on */
 
 /* DEL: KEYS users, node's entries, nodes, seen; ARGV node, mode ("leave"
  * or "expire"), bound (ms), limit, key prefix of the room's node keys,
@@ -68,6 +70,7 @@ static const char script_add[] =
  * expire: at most limit with deadline <= bound), then each removed user
  * that no other node holds leaves the room. Returns {left, time, seen,
  * entries node still has here, more (expire hit the limit), removed}. */
+/* clang-format off */
 static const char script_del[] =
 	"local users, nk, nodes, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
 	"local node, mode, kp = ARGV[1], ARGV[2], ARGV[5]\n"
@@ -100,30 +103,35 @@ static const char script_del[] =
 	"if #left == 0 then return {left, 0, 0, rest, more, #gone} end\n"
 	"local t = redis.call('TIME')\n"
 	"return {left, t[1] * 1000000 + t[2], tonumber(redis.call('GET', seen) or 0), rest, more, #gone}\n";
+/* clang-format on */
 
 /* QUERY: KEYS users, seen; ARGV limit. Stamps the room as seen (Redis
  * time, kept a minute: longer than any window) and returns the first
  * limit users in byte order and the count, from one snapshot. */
+/* clang-format off */
 static const char script_query[] =
 	"local t = redis.call('TIME')\n"
 	"redis.call('SET', KEYS[2], string.format('%d', t[1] * 1000000 + t[2]), 'PX', 60000)\n"
 	"local lim, list = tonumber(ARGV[1]), {}\n"
 	"if lim > 0 then list = redis.call('ZRANGE', KEYS[1], 0, lim - 1) end\n"
 	"return {list, redis.call('ZCARD', KEYS[1])}\n";
+/* clang-format on */
 
 static const char *const scripts[SCRIPT_COUNT] = {
-	script_add, script_del, script_query,
+	script_add,
+	script_del,
+	script_query,
 };
 static const char *const script_names[SCRIPT_COUNT] = { "add", "del", "query" };
 
 /* One script call in flight: the caller's callback and the room. */
 struct store_op {
-	store_change_fn *fn;      /* change scripts */
-	store_query_fn *qfn;      /* query */
-	void *priv;               /* caller's argument */
-	struct store *st;         /* for NOSCRIPT */
-	int script;               /* which script */
-	char room[];              /* room of the call */
+	store_change_fn *fn; /* change scripts */
+	store_query_fn *qfn; /* query */
+	void *priv;          /* caller's argument */
+	struct store *st;    /* for NOSCRIPT */
+	int script;          /* which script */
+	char room[];         /* room of the call */
 };
 
 /* --- keys ---------------------------------------------------------------- */
@@ -146,8 +154,7 @@ void store_node_key(const struct store *st, char *out, size_t outlen,
 	snprintf(out, outlen, "%s:node:{%s}:%s", st->prefix, node, what);
 }
 
-void store_global_key(const struct store *st, char *out, size_t outlen,
-		      const char *what)
+void store_global_key(const struct store *st, char *out, size_t outlen, const char *what)
 {
 	snprintf(out, outlen, "%s:%s", st->prefix, what);
 }
@@ -260,8 +267,8 @@ out_free:
 
 /* --- script calls -------------------------------------------------------- */
 
-static struct store_op *store_op_new(struct store *st, int script,
-				     const char *room, void *priv)
+static struct store_op *store_op_new(struct store *st, int script, const char *room,
+				     void *priv)
 {
 	size_t n = strlen(room);
 	struct store_op *op = calloc(1, sizeof(*op) + n + 1);
@@ -277,9 +284,8 @@ static struct store_op *store_op_new(struct store *st, int script,
 
 /* EVALSHA script with the room's four keys, then head[0..nhead) and
  * users[0..n) as ARGV. */
-static int store_eval_room(struct store *st, struct store_op *op,
-			   const char *room, const char *node,
-			   const char *const *head, int nhead,
+static int store_eval_room(struct store *st, struct store_op *op, const char *room,
+			   const char *node, const char *const *head, int nhead,
 			   const char *const *users, size_t n)
 {
 	char kusers[KEY_MAX], knode[KEY_MAX], knodes[KEY_MAX], kseen[KEY_MAX];
@@ -313,8 +319,8 @@ static int store_eval_room(struct store *st, struct store_op *op,
 /* A change script over users in chunks; fn is called once per chunk. */
 static int store_change(struct store *st, int script, const char *room,
 			const char *node, const char *const *head, int nhead,
-			const char *const *users, size_t n,
-			store_change_fn *fn, void *priv)
+			const char *const *users, size_t n, store_change_fn *fn,
+			void *priv)
 {
 	size_t off = 0;
 
@@ -327,8 +333,8 @@ static int store_change(struct store *st, int script, const char *room,
 		if (!op)
 			return -1;
 		op->fn = fn;
-		if (store_eval_room(st, op, room, node, head, nhead,
-				    users + off, k) < 0) {
+		if (store_eval_room(st, op, room, node, head, nhead, users + off, k) <
+		    0) {
 			free(op);
 			return -1;
 		}
@@ -347,13 +353,11 @@ int store_add(struct store *st, const char *room, const char *node,
 	if (n == 0)
 		return 0;
 	snprintf(d, sizeof(d), "%" PRId64, deadline_ms);
-	return store_change(st, SCRIPT_ADD, room, node, head, 2, users, n, fn,
-			    priv);
+	return store_change(st, SCRIPT_ADD, room, node, head, 2, users, n, fn, priv);
 }
 
 int store_leave(struct store *st, const char *room, const char *node,
-		const char *const *users, size_t n, store_change_fn *fn,
-		void *priv)
+		const char *const *users, size_t n, store_change_fn *fn, void *priv)
 {
 	char kp[KEY_MAX];
 	const char *head[5] = { node, "leave", "0", "0", kp };
@@ -361,13 +365,11 @@ int store_leave(struct store *st, const char *room, const char *node,
 	if (n == 0)
 		return 0;
 	store_room_node_key(st, kp, sizeof(kp), room, "");
-	return store_change(st, SCRIPT_DEL, room, node, head, 5, users, n, fn,
-			    priv);
+	return store_change(st, SCRIPT_DEL, room, node, head, 5, users, n, fn, priv);
 }
 
 int store_expire(struct store *st, const char *room, const char *node,
-		 int64_t bound_ms, unsigned limit, store_change_fn *fn,
-		 void *priv)
+		 int64_t bound_ms, unsigned limit, store_change_fn *fn, void *priv)
 {
 	char kp[KEY_MAX], b[24], l[16];
 	const char *head[5] = { node, "expire", b, l, kp };
@@ -448,8 +450,9 @@ int store_query(struct store *st, const char *room, uint64_t limit,
 		return -1;
 	op->qfn = fn;
 	if (rconn_cmd(st->rc, store_query_reply, op, 6,
-		      (const char *[]){ "EVALSHA", st->sha[SCRIPT_QUERY], "2",
-					kusers, kseen, l }, NULL) < 0) {
+		      (const char *[]){ "EVALSHA", st->sha[SCRIPT_QUERY], "2", kusers,
+					kseen, l },
+		      NULL) < 0) {
 		free(op);
 		return -1;
 	}
@@ -471,8 +474,7 @@ int store_publish(struct store *st, const char *line, size_t len)
 	argvlen[0] = 7;
 	argvlen[1] = strlen(kch);
 	argvlen[2] = len && line[len - 1] == '\n' ? len - 1 : len;
-	return rconn_cmd(st->rc, store_touch_reply, "PUBLISH", 3, argv,
-			 argvlen);
+	return rconn_cmd(st->rc, store_touch_reply, "PUBLISH", 3, argv, argvlen);
 }
 
 /* --- handshake ----------------------------------------------------------- */
@@ -513,7 +515,8 @@ static void store_info_reply(void *priv, redisReply *r)
 	st->fatal = true;
 	snprintf(st->fatal_why, sizeof(st->fatal_why),
 		 "Redis %d.%d is too old: chat-presence needs 6.2 or later "
-		 "(ZMSCORE, ZADD GT)", major, minor);
+		 "(ZMSCORE, ZADD GT)",
+		 major, minor);
 	store_hello_fail(st, st->fatal_why);
 }
 

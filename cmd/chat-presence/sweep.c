@@ -29,36 +29,36 @@
 #include "log.h"
 #include "name.h"
 
-#define SWEEP_LIMIT 5000        /* entries removed per script call */
-#define SWEEP_SCAN_COUNT "500"  /* SSCAN COUNT */
-#define SWEEP_QUEUE_MAX 2000    /* room jobs queued before scanning more */
-#define SWEEP_LIVE_STEPS 4      /* SSCAN steps per run for a live node */
+#define SWEEP_LIMIT 5000       /* entries removed per script call */
+#define SWEEP_SCAN_COUNT "500" /* SSCAN COUNT */
+#define SWEEP_QUEUE_MAX 2000   /* room jobs queued before scanning more */
+#define SWEEP_LIVE_STEPS 4     /* SSCAN steps per run for a live node */
 #define KEY_MAX 512
 
 struct sw_node {
-	struct sweep *sw;          /* owner */
-	struct sw_node *next;      /* in sw->nodes */
-	int64_t bound_ms;          /* entries with deadline <= bound go */
-	bool ready;                /* liveness known: may scan */
-	bool all;                  /* scan every room (dead node, purge) */
-	bool finalize;             /* forget the node if it has no rooms */
-	bool run;                  /* part of the sweep run (else a purge) */
-	bool scanning;             /* SSCAN in flight */
-	bool scan_done;            /* no more SSCAN */
-	bool finalizing;           /* the finalize chain runs */
-	bool failed;               /* a command failed: retry next time */
-	int refs;                  /* SSCANs, room jobs, finalize in flight */
-	int steps;                 /* SSCAN steps done in this run */
-	char cursor[32];           /* SSCAN cursor */
-	sweep_done_fn *done;       /* purge: completion */
-	void *done_arg;            /* its argument */
-	char name[];               /* node name */
+	struct sweep *sw;     /* owner */
+	struct sw_node *next; /* in sw->nodes */
+	int64_t bound_ms;     /* entries with deadline <= bound go */
+	bool ready;           /* liveness known: may scan */
+	bool all;             /* scan every room (dead node, purge) */
+	bool finalize;        /* forget the node if it has no rooms */
+	bool run;             /* part of the sweep run (else a purge) */
+	bool scanning;        /* SSCAN in flight */
+	bool scan_done;       /* no more SSCAN */
+	bool finalizing;      /* the finalize chain runs */
+	bool failed;          /* a command failed: retry next time */
+	int refs;             /* SSCANs, room jobs, finalize in flight */
+	int steps;            /* SSCAN steps done in this run */
+	char cursor[32];      /* SSCAN cursor */
+	sweep_done_fn *done;  /* purge: completion */
+	void *done_arg;       /* its argument */
+	char name[];          /* node name */
 };
 
 struct sw_room {
-	struct sw_room *next;      /* in sw->rooms */
-	struct sw_node *n;         /* its node (holds a ref) */
-	char room[];               /* room name */
+	struct sw_room *next; /* in sw->rooms */
+	struct sw_node *n;    /* its node (holds a ref) */
+	char room[];          /* room name */
 };
 
 static void sw_node_check(struct sw_node *n);
@@ -123,8 +123,7 @@ static void sw_run_release(struct sweep *sw)
 		return;
 	sw->runs++;
 	pm.sweeps.value++;
-	LOG_D("sweep done", "runs=%" PRIu64 " expired=%" PRIu64, sw->runs,
-	      sw->expired);
+	LOG_D("sweep done", "runs=%" PRIu64 " expired=%" PRIu64, sw->runs, sw->expired);
 }
 
 static struct sw_node *sw_node_new(struct sweep *sw, const char *name)
@@ -209,8 +208,7 @@ static void sw_fin_card(void *priv, redisReply *r)
 	if (rconn_cmdf(st->rc, sw_ignore, "DEL node hb", "DEL %s", khb) < 0 ||
 	    rconn_cmdf(st->rc, sw_ignore, "SREM nodes", "SREM %s %s", knodes,
 		       n->name) < 0 ||
-	    rconn_cmdf(st->rc, sw_fin_readd, n, "EXISTS %s %s", krooms,
-		       khb) < 0) {
+	    rconn_cmdf(st->rc, sw_fin_readd, n, "EXISTS %s %s", krooms, khb) < 0) {
 		sw_node_release(n, false);
 		return;
 	}
@@ -225,11 +223,9 @@ static void sw_node_check(struct sw_node *n)
 		return;
 	if (n->finalize && !n->finalizing && !n->failed) {
 		n->finalizing = true;
-		store_node_key(n->sw->st, krooms, sizeof(krooms), n->name,
-			       "rooms");
+		store_node_key(n->sw->st, krooms, sizeof(krooms), n->name, "rooms");
 		n->refs++;
-		if (rconn_cmdf(n->sw->st->rc, sw_fin_card, n, "SCARD %s",
-			       krooms) == 0)
+		if (rconn_cmdf(n->sw->st->rc, sw_fin_card, n, "SCARD %s", krooms) == 0)
 			return;
 		n->refs--;
 		n->failed = true;
@@ -281,8 +277,8 @@ static void sw_unlink_check(void *priv, redisReply *r)
 	    r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
 		/* Entries came back meanwhile: the room stays indexed. */
 		store_node_key(st, krooms, sizeof(krooms), job->n->name, "rooms");
-		rconn_cmdf(st->rc, sw_ignore, "SADD node rooms", "SADD %s %s",
-			   krooms, job->room);
+		rconn_cmdf(st->rc, sw_ignore, "SADD node rooms", "SADD %s %s", krooms,
+			   job->room);
 	}
 	sw_room_done(job, r != NULL);
 }
@@ -312,10 +308,9 @@ static void sw_room_reply(void *priv, const struct store_change *ch)
 	}
 	store_node_key(sw->st, krooms, sizeof(krooms), n->name, "rooms");
 	store_room_node_key(sw->st, kent, sizeof(kent), job->room, n->name);
-	if (rconn_cmdf(sw->st->rc, sw_ignore, "SREM node rooms", "SREM %s %s",
-		       krooms, job->room) < 0 ||
-	    rconn_cmdf(sw->st->rc, sw_unlink_check, job, "EXISTS %s",
-		       kent) < 0)
+	if (rconn_cmdf(sw->st->rc, sw_ignore, "SREM node rooms", "SREM %s %s", krooms,
+		       job->room) < 0 ||
+	    rconn_cmdf(sw->st->rc, sw_unlink_check, job, "EXISTS %s", kent) < 0)
 		sw_room_done(job, false);
 }
 
@@ -329,9 +324,8 @@ static void sw_scan_reply(void *priv, redisReply *r)
 	size_t i;
 
 	n->scanning = false;
-	if (!store_reply_ok("SSCAN node rooms", r) ||
-	    r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-	    r->element[0]->type != REDIS_REPLY_STRING ||
+	if (!store_reply_ok("SSCAN node rooms", r) || r->type != REDIS_REPLY_ARRAY ||
+	    r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
 	    r->element[1]->type != REDIS_REPLY_ARRAY) {
 		n->scan_done = true;
 		sw_node_release(n, false);
@@ -343,8 +337,7 @@ static void sw_scan_reply(void *priv, redisReply *r)
 		const redisReply *e = list->element[i];
 		struct sw_room *job;
 
-		if (e->type != REDIS_REPLY_STRING ||
-		    !name_room_valid(e->str, e->len))
+		if (e->type != REDIS_REPLY_STRING || !name_room_valid(e->str, e->len))
 			continue;
 		job = malloc(sizeof(*job) + e->len + 1);
 		if (!job) {
@@ -386,8 +379,9 @@ static bool sw_scan_next(struct sweep *sw)
 		store_node_key(sw->st, krooms, sizeof(krooms), n->name, "rooms");
 		n->refs++;
 		n->scanning = true;
-		if (rconn_cmdf(sw->st->rc, sw_scan_reply, n, "SSCAN %s %s COUNT "
-			       SWEEP_SCAN_COUNT, krooms, n->cursor) < 0) {
+		if (rconn_cmdf(sw->st->rc, sw_scan_reply, n,
+			       "SSCAN %s %s COUNT " SWEEP_SCAN_COUNT, krooms,
+			       n->cursor) < 0) {
 			n->scanning = false;
 			n->scan_done = true;
 			sw_node_release(n, false);
@@ -404,8 +398,8 @@ void sweep_pump(struct sweep *sw)
 	while (sw->st->ready && !rconn_full(sw->st->rc)) {
 		if ((job = sw_room_pop(sw))) {
 			if (store_expire(sw->st, job->room, job->n->name,
-					 job->n->bound_ms, SWEEP_LIMIT,
-					 sw_room_reply, job) < 0)
+					 job->n->bound_ms, SWEEP_LIMIT, sw_room_reply,
+					 job) < 0)
 				sw_room_done(job, false);
 			continue;
 		}
@@ -479,8 +473,7 @@ static void sw_members_reply(void *priv, redisReply *r)
 	char khb[KEY_MAX];
 	size_t i;
 
-	if (!store_reply_ok("SMEMBERS nodes", r) ||
-	    r->type != REDIS_REPLY_ARRAY) {
+	if (!store_reply_ok("SMEMBERS nodes", r) || r->type != REDIS_REPLY_ARRAY) {
 		sw->run_failed = true;
 		sw_run_release(sw);
 		return;
@@ -500,8 +493,8 @@ static void sw_members_reply(void *priv, redisReply *r)
 		n->run = true;
 		sw->run_refs++;
 		store_node_key(sw->st, khb, sizeof(khb), n->name, "hb");
-		if (rconn_cmdf(sw->st->rc, sw_hb_reply, n, "HGET %s deadline",
-			       khb) < 0) {
+		if (rconn_cmdf(sw->st->rc, sw_hb_reply, n, "HGET %s deadline", khb) <
+		    0) {
 			n->ready = true;
 			n->failed = true;
 			n->scan_done = true;
@@ -522,8 +515,7 @@ int sweep_start(struct sweep *sw, int64_t now_ms)
 	sw->run_failed = false;
 	sw->run_now_ms = now_ms;
 	sw->run_refs = 1;
-	if (rconn_cmdf(sw->st->rc, sw_members_reply, sw, "SMEMBERS %s",
-		       knodes) < 0) {
+	if (rconn_cmdf(sw->st->rc, sw_members_reply, sw, "SMEMBERS %s", knodes) < 0) {
 		sw->running = false;
 		return -1;
 	}

@@ -17,8 +17,8 @@ static struct timeval ms_tv(uint64_t ms)
 	return tv;
 }
 
-redisContext *sync_connect(const struct pres_opts *o, const struct rurl *u,
-			   char *err, size_t errlen, int *code)
+redisContext *sync_connect(const struct pres_opts *o, const struct rurl *u, char *err,
+			   size_t errlen, int *code)
 {
 	redisContext *c;
 	redisReply *r;
@@ -55,8 +55,7 @@ redisContext *sync_connect(const struct pres_opts *o, const struct rurl *u,
 	snprintf(db, sizeof(db), "%d", u->db);
 	r = redisCommand(c, "SELECT %s", db);
 	if (!r || r->type == REDIS_REPLY_ERROR) {
-		snprintf(err, errlen, "SELECT %s: %.100s", db,
-			 r ? r->str : c->errstr);
+		snprintf(err, errlen, "SELECT %s: %.100s", db, r ? r->str : c->errstr);
 		if (r && !strncmp(r->str, "NOAUTH", 6))
 			*code = EX_CONFIG;
 		if (r)

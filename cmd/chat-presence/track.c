@@ -37,46 +37,46 @@
 #include "sig.h"
 
 #define READ_CHUNK 65536
-#define TRACK_OUT_SOFT (1024 * 1024)   /* stop taking lines above this */
+#define TRACK_OUT_SOFT (1024 * 1024) /* stop taking lines above this */
 #define TRACK_OUT_HARD (64 * 1024 * 1024)
 #define TRACK_TICK_MS 1000
-#define TRACK_LINES_PER_TURN 256       /* then poll again (fairness) */
-#define TRACK_NODES_MAX 100000         /* ttl cache entries */
+#define TRACK_LINES_PER_TURN 256 /* then poll again (fairness) */
+#define TRACK_NODES_MAX 100000   /* ttl cache entries */
 #define BACKOFF_BASE_MS 100
-#define TRACK_COAL_USERS 100000        /* pending changes: then all go out */
+#define TRACK_COAL_USERS 100000 /* pending changes: then all go out */
 
 struct track {
-	const struct pres_opts *o;     /* options, borrowed */
-	const struct rurl *url;        /* Redis URL, borrowed */
-	char url_masked[400];          /* for logs */
-	struct store st;               /* Redis (owns the rconn) */
-	struct sweep sw;               /* expiry */
-	struct coal coal;              /* change windows */
-	struct jsonl in;               /* stdin lines */
-	int in_fd;                     /* stdin, -1 once ended */
-	bool in_eof;                   /* stdin ended */
-	struct buf out;                /* bytes for stdout */
-	bool out_failed;               /* stdout is gone */
-	struct buf backlog;            /* lines kept while Redis is away */
-	size_t backlog_pos;            /* next line to apply */
-	size_t backlog_lines;          /* lines in it */
-	struct map node_ttl;           /* node -> ttl ms of its heartbeats */
-	char *purge_node;              /* down line under way, or NULL */
-	int64_t purge_bound;           /* its bound (wall ms) */
-	bool purge_running;            /* sweep_purge() in progress */
-	bool starting;                 /* first connect not done yet */
-	bool ever_ready;               /* the store was ready once */
-	int64_t lost_at_us;            /* Redis went then (mono), 0 if up */
-	int64_t retry_at_us;           /* next connect attempt, 0 none */
-	uint64_t gap_dropped;          /* lines dropped in this gap */
-	uint64_t gap_errors;           /* queries refused in this gap */
-	struct backoff bo;             /* reconnect delays */
-	int64_t next_sweep_us;         /* mono us of the next sweep */
-	int64_t next_stats_us;         /* mono us of the next stats line */
-	int term;                      /* TERM/INT received */
-	bool draining;                 /* no more input: finish and exit */
-	bool more_lines;               /* the last turn stopped at its limit */
-	int fatal;                     /* exit status of a fatal error, or -1 */
+	const struct pres_opts *o; /* options, borrowed */
+	const struct rurl *url;    /* Redis URL, borrowed */
+	char url_masked[400];      /* for logs */
+	struct store st;           /* Redis (owns the rconn) */
+	struct sweep sw;           /* expiry */
+	struct coal coal;          /* change windows */
+	struct jsonl in;           /* stdin lines */
+	int in_fd;                 /* stdin, -1 once ended */
+	bool in_eof;               /* stdin ended */
+	struct buf out;            /* bytes for stdout */
+	bool out_failed;           /* stdout is gone */
+	struct buf backlog;        /* lines kept while Redis is away */
+	size_t backlog_pos;        /* next line to apply */
+	size_t backlog_lines;      /* lines in it */
+	struct map node_ttl;       /* node -> ttl ms of its heartbeats */
+	char *purge_node;          /* down line under way, or NULL */
+	int64_t purge_bound;       /* its bound (wall ms) */
+	bool purge_running;        /* sweep_purge() in progress */
+	bool starting;             /* first connect not done yet */
+	bool ever_ready;           /* the store was ready once */
+	int64_t lost_at_us;        /* Redis went then (mono), 0 if up */
+	int64_t retry_at_us;       /* next connect attempt, 0 none */
+	uint64_t gap_dropped;      /* lines dropped in this gap */
+	uint64_t gap_errors;       /* queries refused in this gap */
+	struct backoff bo;         /* reconnect delays */
+	int64_t next_sweep_us;     /* mono us of the next sweep */
+	int64_t next_stats_us;     /* mono us of the next stats line */
+	int term;                  /* TERM/INT received */
+	bool draining;             /* no more input: finish and exit */
+	bool more_lines;           /* the last turn stopped at its limit */
+	int fatal;                 /* exit status of a fatal error, or -1 */
 };
 
 static void track_fail(struct track *t, int code)
@@ -99,8 +99,8 @@ static void track_out(struct track *t, const struct buf *line)
 	if (buf_add(&t->out, line->data, line->len) < 0) {
 		t->out.err = 0;
 		pm.out_dropped.value++;
-		LOG_W("output full, line dropped", "bytes=%zu out=%zu",
-		      line->len, t->out.len);
+		LOG_W("output full, line dropped", "bytes=%zu out=%zu", line->len,
+		      t->out.len);
 	}
 }
 
@@ -127,14 +127,13 @@ static void track_flush(struct track *t)
 }
 
 /* A coalesced change: on stdout with its route, on Redis for watch. */
-static void track_emit(void *arg, const char *room, const char *line,
-		       size_t len)
+static void track_emit(void *arg, const char *room, const char *line, size_t len)
 {
 	struct track *t = arg;
 	struct buf b = BUF_INIT(0);
 
 	pm.events.value++;
-	if (render_change_routed(&b, room, line, len) == 0)
+	if (pres_render_change_routed(&b, room, line, len) == 0)
 		track_out(t, &b);
 	buf_release(&b);
 	if (t->st.ready)
@@ -170,8 +169,7 @@ static void track_removed(void *priv, const struct store_change *ch)
 		track_transitions(priv, ch, false);
 }
 
-static void track_expired(void *arg, const char *room,
-			  const struct store_change *ch)
+static void track_expired(void *arg, const char *room, const struct store_change *ch)
 {
 	(void)room;
 	pm.expired.value += ch->nusers;
@@ -181,20 +179,19 @@ static void track_expired(void *arg, const char *room,
 /* --- queries -------------------------------------------------------------- */
 
 struct query {
-	struct track *t;   /* owner */
-	char *rpc;         /* JSON text of "rpc" */
-	char node[65];     /* asking gateway */
-	char room[129];    /* room asked about */
+	struct track *t; /* owner */
+	char *rpc;       /* JSON text of "rpc" */
+	char node[65];   /* asking gateway */
+	char room[129];  /* room asked about */
 };
 
-static void track_answer_error(struct track *t, const char *rpc,
-			       const char *node, const char *room,
-			       const char *why)
+static void track_answer_error(struct track *t, const char *rpc, const char *node,
+			       const char *room, const char *why)
 {
 	struct buf b = BUF_INIT(0);
 
 	pm.query_errors.value++;
-	if (render_error(&b, rpc, node, room, why) == 0)
+	if (pres_render_error(&b, rpc, node, room, why) == 0)
 		track_out(t, &b);
 	buf_release(&b);
 }
@@ -212,8 +209,8 @@ static void track_answer(void *priv, const char *const *users, size_t n,
 		/* Changes the asker has not heard of yet go out first, so
 		 * that the answer is never older than the events after it. */
 		coal_flush_room(&t->coal, q->room);
-		if (render_answer(&b, q->rpc, q->node, q->room, users, n, count,
-				  count > n, t->o->max_line) == 0)
+		if (pres_render_answer(&b, q->rpc, q->node, q->room, users, n, count,
+				       count > n, t->o->max_line) == 0)
 			track_out(t, &b);
 	}
 	buf_release(&b);
@@ -241,8 +238,7 @@ static void track_purge_done(void *arg, bool ok);
 
 static void track_purge_start(struct track *t)
 {
-	if (sweep_purge(&t->sw, t->purge_node, t->purge_bound,
-			track_purge_done, t) == 0)
+	if (sweep_purge(&t->sw, t->purge_node, t->purge_bound, track_purge_done, t) == 0)
 		t->purge_running = true;
 }
 
@@ -257,8 +253,7 @@ static void track_purge_done(void *arg, bool ok)
 		      log_q(t->purge_node));
 		return;
 	}
-	LOG_I("node down: its entries are gone", "node=%s",
-	      log_q(t->purge_node));
+	LOG_I("node down: its entries are gone", "node=%s", log_q(t->purge_node));
 	free(t->purge_node);
 	t->purge_node = NULL;
 }
@@ -267,8 +262,7 @@ static void track_purge_done(void *arg, bool ok)
 static void track_keep(struct track *t, const char *line, size_t len,
 		       enum pline_kind kind)
 {
-	if (buf_add(&t->backlog, line, len) == 0 &&
-	    buf_add(&t->backlog, "\n", 1) == 0) {
+	if (buf_add(&t->backlog, line, len) == 0 && buf_add(&t->backlog, "\n", 1) == 0) {
 		t->backlog_lines++;
 		pm.backlog.value = t->backlog_lines;
 		return;
@@ -282,8 +276,7 @@ static void track_keep(struct track *t, const char *line, size_t len,
 	if (t->gap_dropped++ == 0)
 		LOG_W("backlog full while Redis is away: dropping lines "
 		      "(the next heartbeats restore the state)",
-		      "kind=%s backlog=%zu", pline_kind_name(kind),
-		      t->backlog.len);
+		      "kind=%s backlog=%zu", pline_kind_name(kind), t->backlog.len);
 }
 
 /* Apply one parsed line to Redis (the store is ready). */
@@ -298,9 +291,8 @@ static void track_apply(struct track *t, struct pline *pl)
 	case PL_JOIN:
 		ttl = track_node_ttl(t, pl->node);
 		pm.joins.value += pl->rooms[0].nusers;
-		r |= store_add(&t->st, pl->rooms[0].room, pl->node,
-			       pl->rooms[0].users, pl->rooms[0].nusers,
-			       wall + ttl, track_added, t);
+		r |= store_add(&t->st, pl->rooms[0].room, pl->node, pl->rooms[0].users,
+			       pl->rooms[0].nusers, wall + ttl, track_added, t);
 		r |= store_node_touch(&t->st, pl->node, wall + ttl, ttl,
 				      &pl->rooms[0].room, 1);
 		break;
@@ -313,8 +305,9 @@ static void track_apply(struct track *t, struct pline *pl)
 		r |= store_node_touch(&t->st, pl->node, wall + ttl, ttl, NULL, 0);
 		break;
 	case PL_HEARTBEAT:
-		ttl = pl->ttl_ms > 0 && (uint64_t)pl->ttl_ms < t->o->ttl_ms
-			      ? pl->ttl_ms : (int64_t)t->o->ttl_ms;
+		ttl = pl->ttl_ms > 0 && (uint64_t)pl->ttl_ms < t->o->ttl_ms ?
+			  pl->ttl_ms :
+			  (int64_t)t->o->ttl_ms;
 		track_node_ttl_set(t, pl->node, ttl);
 		pm.heartbeats.value++;
 		rooms = malloc((pl->nrooms + 1) * sizeof(*rooms));
@@ -344,8 +337,7 @@ static void track_apply(struct track *t, struct pline *pl)
 		/* Every entry the node could have: deadlines are at most
 		 * now + --ttl. */
 		t->purge_bound = wall + (int64_t)t->o->ttl_ms;
-		LOG_I("node down: removing its entries", "node=%s",
-		      log_q(pl->node));
+		LOG_I("node down: removing its entries", "node=%s", log_q(pl->node));
 		track_purge_start(t);
 		break;
 	case PL_QUERY: {
@@ -371,8 +363,7 @@ static void track_apply(struct track *t, struct pline *pl)
 		}
 		break;
 	}
-	default:
-		break;
+	default: break;
 	}
 	if (r < 0)
 		/* Not ready any more (the connection went inside) or out of
@@ -382,8 +373,7 @@ static void track_apply(struct track *t, struct pline *pl)
 }
 
 /* One line: from stdin (fresh) or from the backlog. */
-static void track_line(struct track *t, const char *line, size_t len,
-		       bool fresh)
+static void track_line(struct track *t, const char *line, size_t len, bool fresh)
 {
 	struct pline pl;
 
@@ -392,9 +382,11 @@ static void track_line(struct track *t, const char *line, size_t len,
 	pline_parse(line, len, &pl);
 	if (fresh && pl.bad_names) {
 		pm.bad_names.value += pl.bad_names;
-		LOG_W("invalid names skipped", "kind=%s node=%s count=%zu "
-		      "line=%" PRIu64, pline_kind_name(pl.kind), log_q(pl.node),
-		      pl.bad_names, pm.lines.value);
+		LOG_W("invalid names skipped",
+		      "kind=%s node=%s count=%zu "
+		      "line=%" PRIu64,
+		      pline_kind_name(pl.kind), log_q(pl.node), pl.bad_names,
+		      pm.lines.value);
 	}
 	switch (pl.kind) {
 	case PL_BAD:
@@ -407,8 +399,7 @@ static void track_line(struct track *t, const char *line, size_t len,
 		LOG_I("the relay's broker connection", "state=%s",
 		      pl.bus_up ? "up" : "down");
 		goto out;
-	default:
-		break;
+	default: break;
 	}
 	if (fresh && pl.kind == PL_QUERY)
 		pm.queries.value++;
@@ -432,8 +423,7 @@ static bool track_can_take(struct track *t, bool count)
 {
 	if (t->fatal >= 0 || t->purge_node)
 		return false;
-	if (t->out.len >= TRACK_OUT_SOFT ||
-	    (t->st.ready && rconn_full(t->st.rc))) {
+	if (t->out.len >= TRACK_OUT_SOFT || (t->st.ready && rconn_full(t->st.rc))) {
 		if (count)
 			pm.paused.value++;
 		return false;
@@ -442,8 +432,7 @@ static bool track_can_take(struct track *t, bool count)
 }
 
 /* The next backlog line, or false. */
-static bool track_backlog_next(struct track *t, const char **line,
-			       size_t *len)
+static bool track_backlog_next(struct track *t, const char **line, size_t *len)
 {
 	char *nl;
 
@@ -488,8 +477,8 @@ static void track_take_lines(struct track *t)
 			pm.lines.value++;
 			pm.overlong.value++;
 			LOG_W("bad input line", "err=%s max_line=%zu line=%" PRIu64,
-			      log_q("line longer than --max-line"),
-			      t->o->max_line, pm.lines.value);
+			      log_q("line longer than --max-line"), t->o->max_line,
+			      pm.lines.value);
 			continue;
 		}
 		track_line(t, line, len, true);
@@ -531,9 +520,10 @@ static void track_schedule_retry(struct track *t)
 	uint64_t away_ms = (uint64_t)(now - t->lost_at_us) / 1000, delay;
 
 	if (away_ms >= t->o->retry_budget_ms) {
-		LOG_F("Redis lost and the retry budget is spent", "err=%s "
-		      "away_ms=%" PRIu64 " url=%s", log_q(t->st.rc->errstr),
-		      away_ms, log_q(t->url_masked));
+		LOG_F("Redis lost and the retry budget is spent",
+		      "err=%s "
+		      "away_ms=%" PRIu64 " url=%s",
+		      log_q(t->st.rc->errstr), away_ms, log_q(t->url_masked));
 		track_fail(t, EX_TEMPFAIL);
 		return;
 	}
@@ -585,10 +575,10 @@ static void track_ready(void *arg, bool state_lost)
 
 		pm.reconnects.value++;
 		pm.gap_ms.value += away;
-		LOG_W("reconnected to Redis", "away_ms=%" PRIu64
-		      " backlog_lines=%zu dropped=%" PRIu64
-		      " queries_refused=%" PRIu64 " url=%s", away,
-		      t->backlog_lines, t->gap_dropped, t->gap_errors,
+		LOG_W("reconnected to Redis",
+		      "away_ms=%" PRIu64 " backlog_lines=%zu dropped=%" PRIu64
+		      " queries_refused=%" PRIu64 " url=%s",
+		      away, t->backlog_lines, t->gap_dropped, t->gap_errors,
 		      log_q(t->url_masked));
 		t->lost_at_us = 0;
 	}
@@ -602,8 +592,8 @@ static void track_ready(void *arg, bool state_lost)
 	t->retry_at_us = 0;
 	if (!t->ever_ready) {
 		t->ever_ready = true;
-		LOG_I("connected to Redis", "url=%s prefix=%s",
-		      log_q(t->url_masked), log_q(t->o->prefix));
+		LOG_I("connected to Redis", "url=%s prefix=%s", log_q(t->url_masked),
+		      log_q(t->o->prefix));
 		if (t->o->ready_fd >= 0) {
 			(void)!write(t->o->ready_fd, "\n", 1);
 			close(t->o->ready_fd);
@@ -634,19 +624,18 @@ static void track_stats(struct track *t, int lvl, const char *msg)
 		return;
 	log_write(lvl, msg,
 		  "lines=%" PRIu64 " bad_lines=%" PRIu64 " joins=%" PRIu64
-		  " leaves=%" PRIu64 " heartbeats=%" PRIu64
-		  " refreshed=%" PRIu64 " downs=%" PRIu64 " queries=%" PRIu64
-		  " query_errors=%" PRIu64 " joined=%" PRIu64 " left=%" PRIu64
-		  " expired=%" PRIu64 " cancelled=%" PRIu64 " events=%" PRIu64
-		  " sweeps=%" PRIu64 " reconnects=%" PRIu64 " gaps=%" PRIu64
-		  " dropped=%" PRIu64 " backlog=%zu pending=%zu out_bytes=%zu",
-		  pm.lines.value, pm.bad_lines.value, pm.joins.value,
-		  pm.leaves.value, pm.heartbeats.value, pm.refreshed.value,
-		  pm.downs.value, pm.queries.value, pm.query_errors.value,
-		  pm.joined.value, pm.left.value, pm.expired.value,
-		  pm.cancelled.value, pm.events.value, pm.sweeps.value,
-		  pm.reconnects.value, pm.gaps.value, pm.dropped.value,
-		  t->backlog_lines, t->st.rc->count, t->out.len);
+		  " leaves=%" PRIu64 " heartbeats=%" PRIu64 " refreshed=%" PRIu64
+		  " downs=%" PRIu64 " queries=%" PRIu64 " query_errors=%" PRIu64
+		  " joined=%" PRIu64 " left=%" PRIu64 " expired=%" PRIu64
+		  " cancelled=%" PRIu64 " events=%" PRIu64 " sweeps=%" PRIu64
+		  " reconnects=%" PRIu64 " gaps=%" PRIu64 " dropped=%" PRIu64
+		  " backlog=%zu pending=%zu out_bytes=%zu",
+		  pm.lines.value, pm.bad_lines.value, pm.joins.value, pm.leaves.value,
+		  pm.heartbeats.value, pm.refreshed.value, pm.downs.value,
+		  pm.queries.value, pm.query_errors.value, pm.joined.value,
+		  pm.left.value, pm.expired.value, pm.cancelled.value,
+		  pm.events.value, pm.sweeps.value, pm.reconnects.value, pm.gaps.value,
+		  pm.dropped.value, t->backlog_lines, t->st.rc->count, t->out.len);
 }
 
 static void track_signals(struct track *t)
@@ -658,8 +647,7 @@ static void track_signals(struct track *t)
 		case SIGTERM:
 		case SIGINT:
 			if (++t->term > 1) {
-				LOG_W("second signal: exiting now", "signal=%d",
-				      sig);
+				LOG_W("second signal: exiting now", "signal=%d", sig);
 				track_fail(t, 128 + sig);
 				break;
 			}
@@ -674,14 +662,11 @@ static void track_signals(struct track *t)
 				/* Redis is away: nothing more can be applied. */
 				if (t->backlog_lines)
 					LOG_W("stopping with lines not applied",
-					      "backlog_lines=%zu",
-					      t->backlog_lines);
+					      "backlog_lines=%zu", t->backlog_lines);
 				track_fail(t, EX_OK);
 			}
 			break;
-		case SIGUSR1:
-			track_stats(t, LOG_WARN, "stats");
-			break;
+		case SIGUSR1: track_stats(t, LOG_WARN, "stats"); break;
 		}
 	}
 }
@@ -737,7 +722,12 @@ static int track_timeout(struct track *t, bool busy)
 
 	if (busy)
 		return 0;
-#define EARLIER(x) do { d = (x); if (d >= 0 && d < next) next = d; } while (0)
+#define EARLIER(x)                      \
+	do {                            \
+		d = (x);                \
+		if (d >= 0 && d < next) \
+			next = d;       \
+	} while (0)
 	EARLIER(rconn_deadline_us(t->st.rc));
 	if (t->retry_at_us)
 		EARLIER(t->retry_at_us);
@@ -764,15 +754,15 @@ static int track_loop(struct track *t, int sigfd)
 		i_in = i_out = i_rc = -1;
 		pfd[n] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
 		i_sig = n++;
-		if (t->in_fd >= 0 && !t->in_eof && !t->draining &&
-		    !t->starting && track_can_take(t, false) &&
+		if (t->in_fd >= 0 && !t->in_eof && !t->draining && !t->starting &&
+		    track_can_take(t, false) &&
 		    jsonl_pending(&t->in) <= t->o->max_line) {
 			pfd[n] = (struct pollfd){ .fd = t->in_fd, .events = POLLIN };
 			i_in = n++;
 		}
 		if (t->out.len > 0 && !t->out_failed) {
-			pfd[n] = (struct pollfd){ .fd = STDOUT_FILENO,
-						  .events = POLLOUT };
+			pfd[n] =
+			    (struct pollfd){ .fd = STDOUT_FILENO, .events = POLLOUT };
 			i_out = n++;
 		}
 		if (rconn_fd(t->st.rc) >= 0) {
@@ -782,8 +772,7 @@ static int track_loop(struct track *t, int sigfd)
 		}
 		/* Lines already read wait only for room, not for input. */
 		busy = t->more_lines && track_can_take(t, false);
-		if (poll(pfd, (nfds_t)n, track_timeout(t, busy)) < 0 &&
-		    errno != EINTR) {
+		if (poll(pfd, (nfds_t)n, track_timeout(t, busy)) < 0 && errno != EINTR) {
 			LOG_F("poll failed", "err=%s", log_q(strerror(errno)));
 			return EX_OSERR;
 		}
@@ -833,8 +822,8 @@ int track_run(const struct pres_opts *o, const struct rurl *u)
 	buf_init(&t.backlog, o->backlog);
 	backoff_init(&t.bo, BACKOFF_BASE_MS, o->backoff_max_ms,
 		     (uint64_t)clock_mono_us() ^ ((uint64_t)getpid() << 32));
-	coal_init(&t.coal, o->coalesce_ms, o->max_line, TRACK_COAL_USERS,
-		  track_emit, &t);
+	coal_init(&t.coal, o->coalesce_ms, o->max_line, TRACK_COAL_USERS, track_emit,
+		  &t);
 	rc = rconn_new(u, o->connect_timeout_ms, o->timeout_ms, o->max_pending);
 	if (!rc) {
 		LOG_F("out of memory", NULL);

@@ -92,15 +92,17 @@ int rurl_parse(const char *s, struct rurl *u, char *err, size_t errlen)
 	if (at) {
 		colon = memchr(p, ':', (size_t)(at - p));
 		if (!colon) {
-			snprintf(err, errlen, "user info without ':' (use "
-				 "redis://:PASSWORD@HOST or redis://USER:PASSWORD@HOST)");
+			snprintf(
+			    err, errlen,
+			    "user info without ':' (use "
+			    "redis://:PASSWORD@HOST or redis://USER:PASSWORD@HOST)");
 			return -1;
 		}
-		if (url_decode(p, (size_t)(colon - p), u->user,
-			       sizeof(u->user)) < 0 ||
+		if (url_decode(p, (size_t)(colon - p), u->user, sizeof(u->user)) < 0 ||
 		    url_decode(colon + 1, (size_t)(at - colon - 1), u->password,
 			       sizeof(u->password)) < 0) {
-			snprintf(err, errlen, "bad user name or password "
+			snprintf(err, errlen,
+				 "bad user name or password "
 				 "(escapes, length)");
 			return -1;
 		}
@@ -132,14 +134,14 @@ int rurl_parse(const char *s, struct rurl *u, char *err, size_t errlen)
 			goto bad_host;
 		memcpy(u->host, host, (size_t)((colon ? colon : hend) - host));
 	}
-	if (colon && (url_number(colon + 1, (size_t)(hend - colon - 1), 65535,
-				 &u->port) < 0 || u->port == 0)) {
+	if (colon &&
+	    (url_number(colon + 1, (size_t)(hend - colon - 1), 65535, &u->port) < 0 ||
+	     u->port == 0)) {
 		snprintf(err, errlen, "bad port");
 		return -1;
 	}
 	if (slash < end && slash + 1 < end &&
-	    url_number(slash + 1, (size_t)(end - slash - 1), 1000000,
-		       &u->db) < 0) {
+	    url_number(slash + 1, (size_t)(end - slash - 1), 1000000, &u->db) < 0) {
 		snprintf(err, errlen, "bad database number");
 		return -1;
 	}

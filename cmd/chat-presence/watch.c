@@ -59,8 +59,7 @@ static int watch_message(const struct pres_opts *o, const redisReply *r)
 		    !skim_str_is(&f[0], o->room))
 			return 0;
 	}
-	if (watch_write(payload->str, payload->len) < 0 ||
-	    watch_write("\n", 1) < 0)
+	if (watch_write(payload->str, payload->len) < 0 || watch_write("\n", 1) < 0)
 		return -1;
 	return 0;
 }
@@ -80,8 +79,7 @@ static int watch_wait(int sigfd, uint64_t ms)
 
 /* Subscribed: print messages until the connection goes (returns -1), a
  * signal comes (0) or stdout goes (EX_IOERR). */
-static int watch_session(const struct pres_opts *o, redisContext *c,
-			 int sigfd)
+static int watch_session(const struct pres_opts *o, redisContext *c, int sigfd)
 {
 	struct pollfd p[2];
 	void *reply;
@@ -170,8 +168,8 @@ int watch_run(const struct pres_opts *o, const struct rurl *u)
 		}
 		if (lost_at) {
 			LOG_W("reconnected to Redis: changes made while away "
-			      "were not seen", "away_ms=%" PRId64,
-			      (clock_mono_us() - lost_at) / 1000);
+			      "were not seen",
+			      "away_ms=%" PRId64, (clock_mono_us() - lost_at) / 1000);
 			lost_at = 0;
 		}
 		LOG_I("watching", "url=%s channel=%s", log_q(m), log_q(chan));

@@ -42,8 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!pl.err[0])
 			__builtin_trap();
 		break;
-	case PL_BUS:
-		break;
+	case PL_BUS: break;
 	default:
 		if (!pl.node || !id_node_valid(pl.node))
 			__builtin_trap();
@@ -53,24 +52,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!name_room_valid(r->room, strlen(r->room)))
 				__builtin_trap();
 			for (j = 0; j < r->nusers; j++)
-				if (!name_user_valid(r->users[j],
-						     strlen(r->users[j])))
+				if (!name_user_valid(r->users[j], strlen(r->users[j])))
 					__builtin_trap();
 			buf_reset(&b);
-			if (render_change(&b, r->room, r->users, r->nusers,
-					  r->users, r->nusers) == 0)
+			if (pres_render_change(&b, r->room, r->users, r->nusers,
+					       r->users, r->nusers) == 0)
 				check_json_line(&b);
 		}
 		if (pl.kind == PL_QUERY) {
 			if (!pl.rpc || pl.nrooms != 1)
 				__builtin_trap();
 			buf_reset(&b);
-			if (render_answer(&b, pl.rpc, pl.node, pl.rooms[0].room,
-					  NULL, 0, pl.limit, false, 1 << 20) == 0)
+			if (pres_render_answer(&b, pl.rpc, pl.node, pl.rooms[0].room,
+					       NULL, 0, pl.limit, false, 1 << 20) == 0)
 				check_json_line(&b);
 			buf_reset(&b);
-			if (render_error(&b, pl.rpc, pl.node, pl.rooms[0].room,
-					 "presence store unavailable") == 0)
+			if (pres_render_error(&b, pl.rpc, pl.node, pl.rooms[0].room,
+					      "presence store unavailable") == 0)
 				check_json_line(&b);
 		}
 		if ((pl.kind == PL_JOIN || pl.kind == PL_LEAVE) && pl.nrooms != 1)
