@@ -90,12 +90,27 @@ static int line_rooms_alloc(struct pline *pl, size_t nrooms, size_t nnames)
 	return 0;
 }
 
+/* An optional "ttl": a positive integer of ms. Returns 0, or -1 (bad). */
+static int line_ttl(struct pline *pl, json_t *root)
+{
+	json_t *ttl = json_object_get(root, "ttl");
+
+	if (!ttl)
+		return 0;
+	if (!json_is_integer(ttl) || json_integer_value(ttl) <= 0) {
+		line_bad(pl, "%s", "\"ttl\" is not a positive integer");
+		return -1;
+	}
+	pl->ttl_ms = json_integer_value(ttl);
+	return 0;
+}
+
 static void line_join_leave(struct pline *pl, json_t *root)
 {
 	json_t *room = json_object_get(root, "room");
 	json_t *users = json_object_get(root, "users");
 
-	if (!line_node(pl, root))
+	if (!line_node(pl, root) || line_ttl(pl, root) < 0)
 		return;
 	if (!room_ok(room)) {
 		line_bad(pl, "%s", "no valid \"room\"");
@@ -115,20 +130,12 @@ static void line_join_leave(struct pline *pl, json_t *root)
 static void line_heartbeat(struct pline *pl, json_t *root)
 {
 	json_t *rooms = json_object_get(root, "rooms");
-	json_t *ttl = json_object_get(root, "ttl");
 	json_t *users;
 	const char *key;
 	size_t nnames = 0, used = 0;
 
-	if (!line_node(pl, root))
+	if (!line_node(pl, root) || line_ttl(pl, root) < 0)
 		return;
-	if (ttl) {
-		if (!json_is_integer(ttl) || json_integer_value(ttl) <= 0) {
-			line_bad(pl, "%s", "\"ttl\" is not a positive integer");
-			return;
-		}
-		pl->ttl_ms = json_integer_value(ttl);
-	}
 	if (!json_is_object(rooms)) {
 		line_bad(pl, "%s", "no \"rooms\" object");
 		return;

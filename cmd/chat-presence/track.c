@@ -287,6 +287,12 @@ static void track_apply(struct track *t, struct pline *pl)
 	size_t i;
 	int r = 0;
 
+	/* A line that says its node's ttl (every line of chat-gw does) is
+	 * believed over what this process saw last: with several trackers
+	 * on one queue, each sees only some of a node's lines. */
+	if (pl->kind != PL_HEARTBEAT && pl->ttl_ms > 0)
+		track_node_ttl_set(t, pl->node, (uint64_t)pl->ttl_ms < t->o->ttl_ms ?
+					   pl->ttl_ms : (int64_t)t->o->ttl_ms);
 	switch (pl->kind) {
 	case PL_JOIN:
 		ttl = track_node_ttl(t, pl->node);
