@@ -8,12 +8,13 @@ PROBE="python3 $TOP/tests/tools/wsprobe.py"
 
 # start_gw [chat-gw options...]: sets GW_PID, GW_ADDR (host:port), GW_URL,
 # GW_HTTP and GW_LOG. The gateway writes ADDR:PORT to a fifo when it listens.
+# GW_PREFIX, when set, is a command that execs it (prlimit ...).
 start_gw() {
 	local dir=${BATS_TEST_TMPDIR:-$BATS_FILE_TMPDIR}
 	local fifo="$dir/gw.ready.$$.$RANDOM"
 	GW_LOG="$dir/gw.log.$RANDOM"
 	mkfifo "$fifo"
-	"$BIN/chat-gw" --listen 127.0.0.1:0 --ready-fd 3 "$@" \
+	${GW_PREFIX:-} "$BIN/chat-gw" --listen 127.0.0.1:0 --ready-fd 3 "$@" \
 		3>"$fifo" >"$GW_LOG.out" 2>"$GW_LOG" </dev/null &
 	GW_PID=$!
 	GW_ADDR=

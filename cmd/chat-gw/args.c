@@ -59,6 +59,8 @@ static const char options_text[] =
 	"  --presence service|gateway  bus mode: presence is chat-presence's (service,\n"
 	"                          the default) or each gateway announces its own\n"
 	"  --presence-interval DUR heartbeat rounds to chat-presence every (15s)\n"
+	"  --presence-max-members N  rooms with more members here get no presence\n"
+	"                          changes, only answers to queries (1000; 0: no limit)\n"
 	"  --presence-ttl DUR      how long chat-presence keeps a user unheard of (60s)\n"
 	"  --ping-interval DUR     ping idle clients after (30s)\n"
 	"  --ping-timeout DUR      close clients silent for (75s)\n"
@@ -87,7 +89,7 @@ enum {
 	O_PINGTO, O_MAXLINE, O_BACKLOG, O_BUSTO, O_MAXPEND, O_PRESBATCH,
 	O_ROOMHOLD, O_SHARDS, O_SNDBUF, O_CONNSIP, O_HEADSIP, O_HSTO, O_MAXHDR,
 	O_SQBYTES, O_REQRATE, O_REQBURST, O_PENDCONN, O_ORIGIN, O_PRESMODE,
-	O_PRESINT, O_PRESTTL, O_HELP, O_VERSION,
+	O_PRESINT, O_PRESTTL, O_PRESMAX, O_HELP, O_VERSION,
 };
 
 static const struct option longopts[] = {
@@ -130,6 +132,7 @@ static const struct option longopts[] = {
 	{ "presence", required_argument, NULL, O_PRESMODE },
 	{ "presence-interval", required_argument, NULL, O_PRESINT },
 	{ "presence-ttl", required_argument, NULL, O_PRESTTL },
+	{ "presence-max-members", required_argument, NULL, O_PRESMAX },
 	{ "help", no_argument, NULL, O_HELP },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -178,6 +181,7 @@ static const struct args_num nums[] = {
 	{ O_PENDCONN, K_NUM, F(max_pending_conn), 1, 10000000 },
 	{ O_PRESINT, K_DUR, F(presence_interval_ms), 100, 3600000 },
 	{ O_PRESTTL, K_DUR, F(presence_ttl_ms), 1000, 86400000 },
+	{ O_PRESMAX, K_NUM, F(presence_max_members), 0, 100000000 },
 };
 
 static void args_defaults(struct gw_config *cfg)
@@ -204,6 +208,7 @@ static void args_defaults(struct gw_config *cfg)
 	cfg->max_pending_conn = 256;
 	cfg->presence_interval_ms = 15000;
 	cfg->presence_ttl_ms = 60000;
+	cfg->presence_max_members = 1000;
 	cfg->rate = 50;
 	cfg->burst = 500;
 	cfg->history = 1000;

@@ -186,7 +186,10 @@ static void up_presence_changed(struct hub *h, struct room *r,
 		LOG_W("out of memory: presence changes not sent", "room=%s", log_q(r->name));
 		goto out;
 	}
-	room_fanout(r, f, NULL);
+	if (room_presence_quiet(r))
+		gw_m.presence_quiet.value++;
+	else
+		room_fanout(r, f, NULL);
 	frame_unref(f);
 	/* Other gateways tell their members too. */
 	b.len--; /* drop the closing brace */
@@ -225,13 +228,17 @@ static bool span_true(const struct skim_field *f)
 
 /* A typing or presence event: to local members, unless it is our own. */
 static void up_event(struct upstream *u, const char *line, size_t n, struct room *r,
-		     const struct skim_field *node)
+		     const struct skim_field *node, bool presence)
 {
 	char who[ID_NODE_MAX + 1];
 	struct frame *f;
 
 	if (node->v && span_name(node, who, sizeof(who)) && !strcmp(who, gw_cfg.node))
 		return; /* our own: the local members had it already */
+	if (presence && room_presence_quiet(r)) {
+		gw_m.presence_quiet.value++;
+		return;
+	}
 	if (!skim_valid(line, n) || !(f = frame_from_bus(line, n, 0))) {
 		gw_m.bus_bad.value++;
 		LOG_W("bus event that is not valid JSON: dropped", "room=%s",
@@ -578,7 +585,7 @@ void up_line(struct upstream *u, const char *line, size_t n)
 	if (!strcmp(type, "message"))
 		catchup_message(&u->qs, r, line, n, (uint64_t)seq);
 	else
-		up_event(u, line, n, r, &f[F_NODE]);
+		up_event(u, line, n, r, &f[F_NODE], !strcmp(type, "presence"));
 }
 
 static void up_expire(struct upstream *u, int64_t now_us);

@@ -34,12 +34,15 @@ Attacks (each bounded in time; see the functions below):
                     answers pings, for S seconds
   lesser            POST upgrade, version 12, close code 5000, data after
                     close, a foreign Origin
+  spawn S -- CMD    run CMD (a load: chat-cli bench --hold) until it says
+                    "ready" (and --then-wait N seconds more), at most S
 Exit status: 0 (the report says what happened), 64 usage, 70 the
 well-behaved client could not start.
 """
 import argparse
 import base64
 import json
+import multiprocessing
 import os
 import socket
 import struct
@@ -94,7 +97,11 @@ class WS:
         else:
             head += bytes([0x80 | 127]) + struct.pack("!Q", n)
         mask = os.urandom(4)
-        data = bytes(b ^ mask[i & 3] for i, b in enumerate(payload))
+        if n:
+            key = (mask * (n // 4 + 1))[:n]
+            data = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+        else:
+            data = b""
         self.sock.sendall(head + mask + data)
 
     def text(self, s):
@@ -183,21 +190,26 @@ def raw_request(host, port, text, timeout=5.0):
         return 0
 
 
-class Good(threading.Thread):
-    """The well-behaved client: publish every 50 ms, time each ack."""
+class Good:
+    """The well-behaved client, in a process of its own (so that the
+    attack's Python work never delays it): publish every 50 ms, time each
+    ack."""
 
     def __init__(self, a):
-        super().__init__(daemon=True)
         self.a = a
-        self.rtt = []
-        self.unanswered = 0
-        self.stop = threading.Event()
-        self.ready = threading.Event()
-        self.error = None
+        self.stop = multiprocessing.Event()
+        self.ready = multiprocessing.Event()
+        self.results = multiprocessing.Queue()
+        self.proc = multiprocessing.Process(target=self._run, daemon=True)
+        self.out = {"rtt": [], "unanswered": 0, "error": None}
 
-    def run(self):
+    def start(self):
+        self.proc.start()
+
+    def _run(self):
+        rtt, unanswered, error = [], 0, None
         try:
-            ws = WS(self.a.host, self.a.port, self.a.path + "?" + self.a.auth("good"))
+            ws = WS(self.a.host, self.a.port, self.a.path + "?" + self.a.good_auth("good"))
             if ws.status != 101:
                 raise RuntimeError("good client refused: %d" % ws.status)
             ws.text('{"type":"join","room":"good","ref":"j"}')
@@ -210,25 +222,37 @@ class Good(threading.Thread):
                 ws.text('{"type":"publish","room":"good","body":%d,"ref":%d}' % (i, i))
                 try:
                     ws.until('"ref":%d' % i, limit=5.0)
-                    self.rtt.append((now() - t0) * 1000)
+                    rtt.append((now() - t0) * 1000)
                 except (TimeoutError, socket.timeout):
-                    self.unanswered += 1
+                    unanswered += 1
                 left = 0.05 - (now() - t0)
                 if left > 0:
                     time.sleep(left)
             ws.close()
-        except Exception as e:  # reported, never raised from a thread
-            self.error = str(e)
-            self.ready.set()
+        except Exception as e:  # reported, never raised from the process
+            error = str(e)
+        self.ready.set()
+        self.results.put({"rtt": rtt, "unanswered": unanswered, "error": error})
+
+    def wait_ready(self, limit):
+        self.ready.wait(limit)
+
+    def finish(self):
+        self.stop.set()
+        try:
+            self.out = self.results.get(timeout=15)
+        except Exception:
+            self.out = {"rtt": [], "unanswered": 0, "error": "no report"}
+        self.proc.join(5)
 
     def report(self):
-        r = sorted(self.rtt)
+        r = sorted(self.out["rtt"])
 
         def pct(p):
             return round(r[min(len(r) - 1, int(len(r) * p))], 2) if r else None
         return {"n": len(r), "p50_ms": pct(0.5), "p99_ms": pct(0.99),
                 "max_ms": round(r[-1], 2) if r else None,
-                "unanswered": self.unanswered, "error": self.error}
+                "unanswered": self.out["unanswered"], "error": self.out["error"]}
 
 
 class Sampler(threading.Thread):
@@ -474,6 +498,47 @@ def att_nopong(a, secs):
     return {"alive": alive, "seconds": float(secs)}
 
 
+def att_spawn(a, secs, *cmd):
+    """Run cmd (a load beside the good client, such as chat-cli bench
+    --hold) until it prints its "ready" line, then --then-wait more
+    seconds of the hold (bounded by secs in all); stop it."""
+    import subprocess
+    wait_after = 0.0
+    cmd = list(cmd)
+    if "--then-wait" in cmd:
+        i = cmd.index("--then-wait")
+        wait_after = float(cmd[i + 1])
+        del cmd[i:i + 2]
+    # The load runs niced: it stands for clients on other machines, and
+    # must not take the CPU the gateway and the good client need here.
+    p = subprocess.Popen(["nice", "-n", "10"] + cmd, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    end = now() + float(secs)
+    ready = False
+    t_ready = None
+    os.set_blocking(p.stdout.fileno(), False)
+    buf = ""
+    while now() < end and p.poll() is None:
+        try:
+            chunk = p.stdout.read()
+        except (BlockingIOError, TypeError):
+            chunk = None
+        if chunk:
+            buf += chunk
+            if "ready" in buf and not ready:
+                ready = True
+                t_ready = now()
+        if ready and now() - t_ready >= wait_after:
+            break
+        time.sleep(0.05)
+    p.terminate()
+    try:
+        p.wait(20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+    return {"ready": ready, "ready_s": round(t_ready - (end - float(secs)), 2) if ready else None}
+
+
 def att_lesser(a):
     r = {}
     ws = WS(a.host, a.port, a.path + "?" + a.auth("l1"), method="POST")
@@ -520,21 +585,24 @@ def main():
     p.add_argument("--url", required=True)
     p.add_argument("--pid", type=int, required=True)
     p.add_argument("--token", help="use ?token=T instead of ?user=NAME")
+    p.add_argument("--good-token", help="the well-behaved client's own token")
     p.add_argument("--no-good", action="store_true")
     a = p.parse_args()
     u = urllib.parse.urlsplit(a.url)
     a.host, a.port, a.path = u.hostname, u.port or 80, u.path or "/ws"
     a.auth = (lambda name: "token=" + a.token) if a.token else (lambda name: "user=" + name)
+    if a.good_token:
+        good_auth = lambda name: "token=" + a.good_token
+    else:
+        good_auth = a.auth
     fn = globals().get("att_" + a.attack)
     if not fn:
         sys.exit(64)
+    a.good_auth = good_auth
     good = Good(a)
     if not a.no_good:
         good.start()
-        good.ready.wait(10)
-        if good.error:
-            print(json.dumps({"attack": a.attack, "error": good.error}))
-            sys.exit(70)
+        good.wait_ready(10)
     time.sleep(0.5)
     before = rss_kb(a.pid)
     sampler = Sampler(a.pid)
@@ -546,10 +614,12 @@ def main():
         result = {"error": "%s: %s" % (type(e).__name__, e)}
     c1, t1 = cpu_s(a.pid), now()
     time.sleep(1.0)
-    good.stop.set()
     sampler.stop.set()
     if not a.no_good:
-        good.join(10)
+        good.finish()
+        if good.out["error"] and not good.out["rtt"]:
+            print(json.dumps({"attack": a.attack, "error": good.out["error"]}))
+            sys.exit(70)
     print(json.dumps({"attack": a.attack, "good": good.report() if not a.no_good else None,
                       "rss_kb": {"before": before, "peak": sampler.peak, "after": rss_kb(a.pid)},
                       "cpu_s": round(c1 - c0, 2), "wall_s": round(t1 - t0, 2),
