@@ -381,7 +381,7 @@ static void test_asymmetric(void)
 	struct jwt_spec sp = { 0 };
 	struct jwt_opts o = jwt_opts_default();
 	struct jwt_claims c;
-	unsigned char raw[200];
+	unsigned char raw[600];
 	char err[256], *t, *t2, *pem2;
 	enum jwt_err e;
 	long n;
