@@ -31,7 +31,7 @@
 #define RSA_BITS_MAX 8192
 
 static void keys_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void keys_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -89,7 +89,8 @@ static int keys_check(EVP_PKEY *pk, bool private, char *err, size_t errlen)
 		kty = JWT_KTY_EC;
 	} else {
 		keys_err(err, errlen, "key type '%s' not supported (RSA or EC P-256)",
-			 EVP_PKEY_get0_type_name(pk) ? EVP_PKEY_get0_type_name(pk) : "?");
+			 EVP_PKEY_get0_type_name(pk) ? EVP_PKEY_get0_type_name(pk) :
+						       "?");
 		return -1;
 	}
 	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
@@ -163,8 +164,8 @@ struct jwt_keys *jwt_keys_secret(const void *secret, size_t len)
 
 /* ---- PEM ------------------------------------------------------------- */
 
-static int keys_parse_pem(struct jwt_keys *k, const void *text, size_t len,
-			  char *err, size_t errlen)
+static int keys_parse_pem(struct jwt_keys *k, const void *text, size_t len, char *err,
+			  size_t errlen)
 {
 	BIO *bio = BIO_new_mem_buf(text, (int)len);
 	char *name = NULL, *header = NULL;
@@ -192,7 +193,8 @@ static int keys_parse_pem(struct jwt_keys *k, const void *text, size_t len,
 			}
 			if (k->n >= JWT_KEYS_MAX) {
 				EVP_PKEY_free(pk);
-				keys_err(err, errlen, "more than %d keys", JWT_KEYS_MAX);
+				keys_err(err, errlen, "more than %d keys",
+					 JWT_KEYS_MAX);
 				goto out_free_block;
 			}
 			kty = keys_check(pk, false, err, errlen);
@@ -232,8 +234,8 @@ out_free_block:
 
 /* The base64url string member name of o, decoded into a malloc'd buffer
  * of *n bytes. Returns NULL with a message in err. */
-static unsigned char *keys_b64_member(json_t *o, const char *name, size_t *n,
-				      int i, char *err, size_t errlen)
+static unsigned char *keys_b64_member(json_t *o, const char *name, size_t *n, int i,
+				      char *err, size_t errlen)
 {
 	json_t *v = json_object_get(o, name);
 	unsigned char *out;
@@ -371,8 +373,7 @@ static int keys_opt_string(json_t *o, const char *name, const char **s)
 
 /* Add the JWK o (index i in the document) to k, or skip it when it is of
  * a kind we do not verify with. Returns 0 (added or skipped) or -1. */
-static int keys_add_jwk(struct jwt_keys *k, json_t *o, int i, char *err,
-			size_t errlen)
+static int keys_add_jwk(struct jwt_keys *k, json_t *o, int i, char *err, size_t errlen)
 {
 	const char *kty, *use, *alg, *kid, *crv;
 	char why[96];
@@ -388,11 +389,14 @@ static int keys_add_jwk(struct jwt_keys *k, json_t *o, int i, char *err,
 	if (keys_opt_string(o, "kty", &kty) < 0 || !kty ||
 	    keys_opt_string(o, "use", &use) < 0 || keys_opt_string(o, "alg", &alg) < 0 ||
 	    keys_opt_string(o, "kid", &kid) < 0 || keys_opt_string(o, "crv", &crv) < 0) {
-		keys_err(err, errlen, "key %d: kty missing, or kty, use, alg, kid or "
-			 "crv not a string", i);
+		keys_err(err, errlen,
+			 "key %d: kty missing, or kty, use, alg, kid or "
+			 "crv not a string",
+			 i);
 		return -1;
 	}
-	if (kid && (!*kid || json_string_length(json_object_get(o, "kid")) > JWT_KID_MAX)) {
+	if (kid &&
+	    (!*kid || json_string_length(json_object_get(o, "kid")) > JWT_KID_MAX)) {
 		keys_err(err, errlen, "key %d: kid empty or longer than %d bytes", i,
 			 JWT_KID_MAX);
 		return -1;
@@ -417,8 +421,8 @@ static int keys_add_jwk(struct jwt_keys *k, json_t *o, int i, char *err,
 		if (!key->secret)
 			return -1;
 	} else {
-		pk = t == JWT_KTY_RSA ? keys_jwk_rsa(o, i, err, errlen)
-				      : keys_jwk_ec(o, i, err, errlen);
+		pk = t == JWT_KTY_RSA ? keys_jwk_rsa(o, i, err, errlen) :
+					keys_jwk_ec(o, i, err, errlen);
 		if (!pk)
 			return -1;
 		got = keys_check(pk, false, why, sizeof(why));
@@ -475,8 +479,7 @@ out_decref:
 	return rc;
 }
 
-struct jwt_keys *jwt_keys_parse(const void *text, size_t len, char *err,
-				size_t errlen)
+struct jwt_keys *jwt_keys_parse(const void *text, size_t len, char *err, size_t errlen)
 {
 	const char *p = text;
 	struct jwt_keys *k;
@@ -512,13 +515,17 @@ struct jwt_keys *jwt_keys_parse(const void *text, size_t len, char *err,
 struct jwt_keys *jwt_keys_load(const char *path, char *err, size_t errlen)
 {
 	struct jwt_keys *k;
-	char *text, sub[96];
+	char *text, sub[256];
 	size_t len;
 
 	text = file_read_small(path, JWT_KEYFILE_MAX, &len);
+	if (!text && errno == ENOBUFS) {
+		snprintf(err, errlen, "unable to read '%s': larger than %d bytes", path,
+			 JWT_KEYFILE_MAX);
+		return NULL;
+	}
 	if (!text) {
-		snprintf(err, errlen, "unable to read '%s': %s", path,
-			 errno == ENOBUFS ? "larger than 65536 bytes" : strerror(errno));
+		snprintf(err, errlen, "unable to read '%s': %s", path, strerror(errno));
 		return NULL;
 	}
 	k = jwt_keys_parse(text, len, sub, sizeof(sub));
@@ -594,9 +601,8 @@ bool jwt_key_verify(const struct jwt_key *k, const void *data, size_t len,
 	return ok;
 }
 
-long jwt_pem_sign(const char *alg, const void *pem, size_t pemlen,
-		  const void *data, size_t len, unsigned char *sig, char *err,
-		  size_t errlen)
+long jwt_pem_sign(const char *alg, const void *pem, size_t pemlen, const void *data,
+		  size_t len, unsigned char *sig, char *err, size_t errlen)
 {
 	unsigned char der[JWT_SIG_MAX];
 	const unsigned char *p = der;

@@ -51,7 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	for (i = 0; i < sizeof(toks) / sizeof(toks[0]); i++) {
 		e = jwt_verify_keys(toks[i], strlen(toks[i]), k, NULL, NOW, &c);
-		if (ERR_peek_error() || (e != JWT_OK && c.sub) || (e == JWT_OK && i >= 2))
+		if (ERR_peek_error() || (e != JWT_OK && c.sub) ||
+		    (e == JWT_OK && i >= 2))
 			__builtin_trap();
 		jwt_claims_free(&c);
 	}

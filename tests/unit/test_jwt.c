@@ -17,6 +17,7 @@
 #include <openssl/pem.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "b64url.h"
@@ -687,6 +688,24 @@ static void test_key_files(void)
 	k = jwt_keys_load(path, err, sizeof(err));
 	TEST("jwt_keys_load of a missing file: NULL, the path and reason in err",
 	     !k && strstr(err, path) && strstr(err, "No such file"));
+	big = calloc(1, JWT_KEYFILE_MAX + 1);
+	memset(big, 'x', JWT_KEYFILE_MAX + 1);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	ok = fd >= 0 && write(fd, big, JWT_KEYFILE_MAX + 1) == JWT_KEYFILE_MAX + 1;
+	close(fd);
+	free(big);
+	k = ok ? jwt_keys_load(path, err, sizeof(err)) : NULL;
+	TEST("jwt_keys_load of a file over JWT_KEYFILE_MAX: NULL, said so",
+	     ok && !k && strstr(err, "larger than 65536 bytes"));
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	ok = fd >= 0 && write(fd, "{\"keys\":[]}\n", 12) == 12;
+	close(fd);
+	k = ok ? jwt_keys_load(path, err, sizeof(err)) : NULL;
+	TEST("jwt_keys_load of a bad file: NULL, the path and the reason in err",
+	     ok && !k && strstr(err, "bad key file") && strstr(err, path) &&
+	     strstr(err, "no RSA"));
+	unlink(path);
 
 	TEST("empty text refused", REFUSED("", "neither"));
 	TEST("blank text refused", REFUSED(" \n", "neither"));
