@@ -767,6 +767,16 @@ static void test_key_files(void)
 	     refused(big, JWT_KEYFILE_MAX + 1, "larger than 65536"));
 	free(big);
 
+	j = jwk_of(rsa_key, "r", "");
+	memcpy(strstr(j, "\"e\":\"AQAB\""), "\"e\":\"AQ\"  ", 10);
+	snprintf(doc, sizeof(doc), "{\"keys\":[%s]}", j);
+	TEST("JWKS RSA key with e = 1 (signature = message) refused",
+	     refused(doc, strlen(doc), "consistency check"));
+	memcpy(strstr(j, "\"e\":\"AQ\"  "), "\"e\":\"AAI\" ", 10);
+	snprintf(doc, sizeof(doc), "{\"keys\":[%s]}", j);
+	TEST("JWKS RSA key with an even e refused", refused(doc, strlen(doc), "consistency check"));
+	free(j);
+
 	/* PEM. */
 	TEST("PEM with a private key only refused",
 	     refused(rsa_priv, strlen(rsa_priv), "no PUBLIC KEY"));
