@@ -85,6 +85,22 @@ help_options() {
 	[ "$n" -ge 10 ]
 }
 
+@test "every option of chat-cli token --help has its entry in OPTIONS of chat-cli(1)" {
+	local entries opt missing=
+	entries=$(option_entries "$TOP/man/chat-cli.1")
+	run bash -c "'$BIN/chat-cli' token --help |
+		grep -oE '(^|[][ ,|])--?[A-Za-z][A-Za-z0-9-]*' | sed -E 's/^[][ ,|]//' | sort -u"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -ge 12 ]
+	for opt in "${lines[@]}"; do
+		grep -qE -- "^(-[a-z], )?${opt}([ ,]|\$)" <<<"$entries" || missing="$missing $opt"
+	done
+	if [ -n "$missing" ]; then
+		echo "no OPTIONS entry in man/chat-cli.1 for:$missing" >&2
+		return 1
+	fi
+}
+
 @test "every option of chat-archive --help has its entry in OPTIONS of chat-archive(1), with its default" {
 	local entries opt def entry missing= n=0
 	entries=$(option_entries "$TOP/man/chat-archive.1")
