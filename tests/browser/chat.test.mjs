@@ -186,6 +186,34 @@ describe('chat page, standalone gateway', () => {
 		await switchTo(alice, ROOM);
 	});
 
+	it('a crowded room: the first 50 users listed, the rest counted, kept up by the changes', async () => {
+		const { page: alice } = users.alice;
+		// 52 bare connections in "crowd", opened from bob's page.
+		await users.bob.page.evaluate(() => Promise.all(Array.from({ length: 52 }, (_, i) => new Promise((res, rej) => {
+			const ws = new WebSocket(`ws://${location.host}/ws?user=u${String(i).padStart(2, '0')}`, 'chat.v1');
+			(window.crowd ||= []).push(ws);
+			ws.onopen = () => ws.send(JSON.stringify({ type: 'join', room: 'crowd' }));
+			ws.onmessage = (ev) => { if (JSON.parse(ev.data).type === 'joined') res(); };
+			ws.onerror = rej;
+		}))));
+		await alice.locator('#newroom').fill('crowd');
+		await alice.locator('#newroom').press('Enter');
+		await eventually(async () => assert.equal(await alice.locator('#count').textContent(), '· 53'));
+		assert.equal((await presence(alice)).length, 50);
+		assert.equal(await alice.locator('#who-more').textContent(), 'and 3 more');
+		assert.ok((await presence(alice)).includes('alice'));
+		await users.bob.page.evaluate(() => { window.crowd.pop().close(); window.crowd.pop().close(); });
+		await eventually(async () => assert.equal(await alice.locator('#count').textContent(), '· 51'));
+		await users.bob.page.evaluate(() => { for (const ws of window.crowd) ws.close(); });
+		await eventually(async () => assert.deepEqual(await presence(alice), ['alice']));
+		assert.equal(await alice.locator('#count').textContent(), '· 1');
+		assert.equal(await alice.locator('#who-more').textContent(), '');
+		await alice.locator('#rooms li', { hasText: 'crowd' }).locator('.leave').click({ force: true });
+		assert.ok(!(await roomList(alice)).some((r) => r.name === 'crowd'));
+		await eventually(async () => assert.ok(sent(users.alice, 'leave').some((l) => l.room === 'crowd')));
+		assert.equal(await current(alice), ROOM);
+	});
+
 	it('after a drop alice reconnects by herself and resumes every room with since: what she missed, once, in order', async () => {
 		const a = users.alice, b = users.bob, { page: alice } = a, { page: bob } = b;
 		// alice is in ring too, so that bob overruns the gateway's ring there.
