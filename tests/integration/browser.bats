@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # chat-gw's browser client (GET /) in a real headless Chromium, driven by
-# Playwright from tests/browser/chat.test.mjs against a standalone gateway on
-# a free port (browser-bus.bats runs it against the full system). Needs /usr/bin/chromium (scripts/deps) and the npm package
+# Playwright from tests/browser/chat.test.mjs (and token.test.mjs, with
+# --auth jwt) against a standalone gateway on a free port; browser-bus.bats
+# runs the page against the full system. Needs /usr/bin/chromium (scripts/deps) and the npm package
 # playwright-core (npm ci into tests/browser/node_modules, once).
 
 bats_require_minimum_version 1.5.0
@@ -58,6 +59,23 @@ browser_test() {
 	browser_test SEED="$seed" SEED_JSON="$json" SEED_FROM=carol ROOM=lobby LONG=long LONG_N=120
 	if [ "$status" -ne 0 ]; then
 		echo "node --test tests/browser/chat.test.mjs exited $status:"
+		echo "$output"
+		echo "chat-gw log:"
+		cat "$GW_LOG"
+		return 1
+	fi
+}
+
+@test "browser: ?token=JWT names the user, a forbidden room is said so, an expired token stops the page" {
+	stop_gw
+	printf 'browser-test-secret\n' >"$BATS_TEST_TMPDIR/secret"
+	start_gw --standalone --auth jwt --jwt-secret-file "$BATS_TEST_TMPDIR/secret"
+	token=$("$BIN/chat-cli" token --secret-file "$BATS_TEST_TMPDIR/secret" --sub erin \
+		--ttl 4s --rooms '["team-*"]')
+	run timeout 60 env GW_HTTP="$GW_HTTP" TOKEN="$token" \
+		node --test --test-reporter=spec "$TOP/tests/browser/token.test.mjs"
+	if [ "$status" -ne 0 ]; then
+		echo "node --test tests/browser/token.test.mjs exited $status:"
 		echo "$output"
 		echo "chat-gw log:"
 		cat "$GW_LOG"
