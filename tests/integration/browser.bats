@@ -2,8 +2,9 @@
 # chat-gw's browser client (GET /) in a real headless Chromium, driven by
 # Playwright from tests/browser/chat.test.mjs (and token.test.mjs, with
 # --auth jwt) against a standalone gateway on a free port; browser-bus.bats
-# runs the page against the full system. Needs /usr/bin/chromium (scripts/deps) and the npm package
-# playwright-core (npm ci into tests/browser/node_modules, once).
+# runs the page against the full system. Needs /usr/bin/chromium
+# (scripts/deps) and the npm package playwright-core (npm ci into
+# tests/browser/node_modules, once).
 
 bats_require_minimum_version 1.5.0
 load ../helper
