@@ -541,7 +541,7 @@ man_blocks() {
 	CHAT_REDIS_URL=$url PATH="$BIN:$PATH" run --separate-stderr bash -o pipefail -c "${blocks[1]}"
 	[ "$status" -eq 0 ]
 	[ "$output" = "${blocks[2]%$'\n'}" ]
-	[[ "${blocks[0]}" == *"chat-relay --queue chat.presence --bind chat:presence"* ]]
+	[[ "${blocks[0]}" == *"chat-relay --single-active --queue chat.presence"* ]]
 }
 
 @test "--ready-fd: a newline once connected; SIGTERM while Redis is away: exit 0 at once" {

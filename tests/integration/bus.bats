@@ -57,7 +57,8 @@ start_sequencer() {
 start_presence() {
 	local name=$1
 	shift
-	"$BIN/chat-relay" --queue chat.presence --bind chat:presence --bind chat:rpc.presence \
+	"$BIN/chat-relay" --single-active --queue chat.presence --bind chat:presence \
+		--bind chat:rpc.presence \
 		-- "$BIN/chat-presence" track "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null 3>&- &
 	eval "${name}_PID=$!"
 	PIDS="$PIDS $!"
