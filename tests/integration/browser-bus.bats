@@ -73,9 +73,11 @@ start_sequencer() {
 }
 
 # start_presence: chat-presence track behind its relay, on presence lines
-# and rpc.presence queries (CHAT_REDIS_URL from redis_up); PRESENCE=1.
+# and rpc.presence queries, a single active consumer so that lines apply in
+# order (as in bus.bats; CHAT_REDIS_URL from redis_up); PRESENCE=1.
 start_presence() {
-	"$BIN/chat-relay" --queue chat.presence --bind chat:presence --bind chat:rpc.presence \
+	"$BIN/chat-relay" --single-active --queue chat.presence --bind chat:presence \
+		--bind chat:rpc.presence \
 		-- "$BIN/chat-presence" track --redis "$CHAT_REDIS_URL" \
 		>"$T/presence.out" 2>"$T/presence.err" </dev/null 3>&- &
 	PIDS="$PIDS $!"
