@@ -94,6 +94,7 @@ struct gw_metrics {
 	struct metric accept_paused;  /* connections not taken: out of descriptors */
 	struct metric ack_latency;    /* publish to ack, seconds */
 	struct metric loop_busy;      /* the work of one loop turn, seconds */
+	struct metric loop_cpu;       /* the CPU time of one loop turn, seconds */
 	struct metric bus_in;         /* bus lines read */
 	struct metric bus_out;        /* bus lines written */
 	struct metric bus_bad;        /* bus lines refused */

@@ -52,6 +52,7 @@ static uv_timer_t flush_timer;/* bounds how long a flush may wait */
 static int64_t defer_since;   /* first turn the flush waited, 0: none */
 static int64_t turn_last_us;  /* the last prepare, 0 before the first */
 static uint64_t turn_idle_us; /* libuv's idle time then */
+static int64_t turn_cpu_us;   /* this thread's CPU time then */
 static struct conn *sweep_next;/* where the next ping sweep goes on */
 static struct frame *ping_frame;/* the one ping every client is sent */
 
@@ -198,24 +199,33 @@ static void flush_timer_cb(uv_timer_t *t)
 }
 
 /* Before each wait: how long the loop worked since the last one (the
- * time between two prepares less what libuv says it spent waiting). */
+ * time between two prepares less what libuv says it spent waiting), and
+ * the CPU time that took (the same, less any time the process waited for
+ * a CPU: what the gateway's own work costs, whatever else the machine
+ * does). */
 static void ws_turn_busy(uv_loop_t *loop)
 {
-	int64_t now = clock_mono_us();
+	int64_t now = clock_mono_us(), cpu;
 	uint64_t idle = uv_metrics_idle_time(loop) / 1000;
+	struct timespec ts;
 
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	cpu = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 	if (turn_last_us) {
 		int64_t busy = now - turn_last_us - (int64_t)(idle - turn_idle_us);
 
 		if (busy < 0)
 			busy = 0;
 		metric_observe(&gw_m.loop_busy, (double)busy / 1e6);
-		if (busy > 100000)
-			LOG_I("a long loop turn", "ms=%lld connections=%zu heads=%u",
-			      (long long)(busy / 1000), hub.nconns, head_count());
+		metric_observe(&gw_m.loop_cpu, (double)(cpu - turn_cpu_us) / 1e6);
+		if (cpu - turn_cpu_us > 50000)
+			LOG_W("a long loop turn: clients waited", "ms=%lld cpu_ms=%lld "
+			      "connections=%zu heads=%u", (long long)(busy / 1000),
+			      (long long)((cpu - turn_cpu_us) / 1000), hub.nconns, head_count());
 	}
 	turn_last_us = now;
 	turn_idle_us = idle;
+	turn_cpu_us = cpu;
 }
 
 static void ws_flush(uv_prepare_t *h)
