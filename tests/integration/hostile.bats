@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# tests/run: alone (it measures a client's round trip)
 # Hostile clients against chat-gw, each beside a well-behaved client that
 # publishes every 50 ms and times each publish to its ack
 # (tests/tools/hostile.py): whatever one client does, the others keep a
