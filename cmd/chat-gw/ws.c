@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "gw.h"
 #include "http.h"
@@ -287,58 +288,22 @@ void ws_stop(void)
 	uv_close((uv_handle_t *)&flush_timer, NULL);
 }
 
-/* Authenticate the upgrade request. Returns 0, or an HTTP status. */
+/* Authenticate the upgrade request. Returns 0, or an HTTP status with
+ * *why. With --auth jwt and no token in the query string, the connection
+ * is let in unauthenticated: its first frame must then be an auth frame
+ * (hub.c), within --handshake-timeout (ws_sweep). */
 static int ws_auth(struct lws *wsi, struct conn *c, const char **why)
 {
 	char arg[JWT_MAX + 16];
 	const char *v;
 
 	memset(c, 0, sizeof(*c));
-	if (gw_cfg.auth == AUTH_NONE) {
-		v = lws_get_urlarg_by_name(wsi, "user=", arg, sizeof(arg));
-		if (!v || !name_user_valid(v, strlen(v))) {
-			*why = "missing or bad user parameter";
-			return 401;
-		}
-		c->user = strdup(v);
-		return c->user ? 0 : 500;
-	}
+	if (gw_cfg.auth == AUTH_NONE)
+		return auth_user(c, lws_get_urlarg_by_name(wsi, "user=", arg, sizeof(arg)), why);
 	v = lws_get_urlarg_by_name(wsi, "token=", arg, sizeof(arg));
-	if (!v) {
-		*why = "missing token";
-		return 401;
-	}
-	c->claims = malloc(sizeof(*c->claims));
-	if (!c->claims)
-		return 500;
-	{
-		enum jwt_err e = jwt_verify(v, strlen(v), gw_cfg.secret,
-					    gw_cfg.secretlen, clock_wall_ms() / 1000,
-					    c->claims);
-
-		if (e != JWT_OK) {
-			*why = jwt_strerror(e);
-			free(c->claims);
-			c->claims = NULL;
-			return 401;
-		}
-	}
-	if (!name_user_valid(c->claims->sub, strlen(c->claims->sub))) {
-		*why = "token sub is not a valid user name";
-		jwt_claims_free(c->claims);
-		free(c->claims);
-		c->claims = NULL;
-		return 401;
-	}
-	c->user = strdup(c->claims->sub);
-	c->exp = c->claims->exp;
-	if (c->claims->nrooms < 0) {
-		/* No rooms claim: nothing to check later. */
-		jwt_claims_free(c->claims);
-		free(c->claims);
-		c->claims = NULL;
-	}
-	return c->user ? 0 : 500;
+	if (!v)
+		return 0; /* the token comes in the first frame */
+	return auth_token(c, v, strlen(v), why);
 }
 
 static const char *ws_status_text(int status)
@@ -517,6 +482,11 @@ void ws_sweep(void)
 		sweep_next = LIST_NEXT(c, entry);
 		if (c->close_code || !c->wsi || c->dropping)
 			continue;
+		if (!c->user && now - c->opened_us >= (int64_t)gw_cfg.handshake_timeout_ms * 1000) {
+			conn_error(c, E_UNAUTHORIZED, NULL, "no auth frame in time");
+			conn_close(c, 1008, "no token");
+			continue;
+		}
 		if (idle >= (int64_t)gw_cfg.timeout_ms * 1000) {
 			LOG_I("dropping a silent client", "user=%s silent_ms=%lld",
 			      log_q(c->user), (long long)(idle / 1000));
@@ -543,7 +513,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	case LWS_CALLBACK_ESTABLISHED:
 		c->wsi = wsi;
-		c->last_rx_us = clock_mono_us();
+		c->last_rx_us = c->opened_us = clock_mono_us();
 		gw_m.accepted.value++;
 		hub_conn_open(&hub, c);
 		LOG_D("connected", "user=%s", log_q(c->user));
