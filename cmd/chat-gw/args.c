@@ -38,6 +38,8 @@ static const char options_text[] =
 	"  --node ID               node name in message ids and bus routes\n"
 	"                          ($CHAT_NODE, else short host name and pid)\n"
 	"  --ready-fd N            write ADDR:PORT and a newline to fd N when listening\n"
+	"  --tls-cert FILE         speak TLS (wss://) with this PEM certificate chain\n"
+	"  --tls-key FILE          and this private key (both reread on HUP)\n"
 	"  --reuseport             share the port with other chat-gw (SO_REUSEPORT)\n"
 	"  --max-conns N           connections (100000); more are refused with 503\n"
 	"  --max-conns-per-ip N    connections from one address (0: no limit)\n"
@@ -93,8 +95,8 @@ enum {
 	O_PINGTO, O_MAXLINE, O_BACKLOG, O_BUSTO, O_MAXPEND, O_PRESBATCH,
 	O_ROOMHOLD, O_SHARDS, O_SNDBUF, O_CONNSIP, O_HEADSIP, O_HSTO, O_MAXHDR,
 	O_SQBYTES, O_REQRATE, O_REQBURST, O_PENDCONN, O_ORIGIN, O_PRESMODE,
-	O_PRESINT, O_PRESTTL, O_PRESMAX, O_KEYFILE, O_ISS, O_AUD, O_LEEWAY, O_HELP,
-	O_VERSION,
+	O_PRESINT, O_PRESTTL, O_PRESMAX, O_KEYFILE, O_ISS, O_AUD, O_LEEWAY,
+	O_TLSCERT, O_TLSKEY, O_HELP, O_VERSION,
 };
 
 static const struct option longopts[] = {
@@ -106,6 +108,8 @@ static const struct option longopts[] = {
 	{ "jwt-issuer", required_argument, NULL, O_ISS },
 	{ "jwt-audience", required_argument, NULL, O_AUD },
 	{ "jwt-leeway", required_argument, NULL, O_LEEWAY },
+	{ "tls-cert", required_argument, NULL, O_TLSCERT },
+	{ "tls-key", required_argument, NULL, O_TLSKEY },
 	{ "node", required_argument, NULL, O_NODE },
 	{ "ready-fd", required_argument, NULL, O_READY },
 	{ "reuseport", no_argument, NULL, O_REUSEPORT },
@@ -327,6 +331,8 @@ int gw_args(int argc, char **argv, struct gw_config *cfg, int *verbosity,
 		case O_KEYFILE: cfg->key_file = optarg; break;
 		case O_ISS: cfg->jwt_issuer = optarg; break;
 		case O_AUD: cfg->jwt_audience = optarg; break;
+		case O_TLSCERT: cfg->tls_cert = optarg; break;
+		case O_TLSKEY: cfg->tls_key = optarg; break;
 		case O_NODE:
 			if (!id_node_valid(optarg)) {
 				snprintf(err, errlen, "'%s' is not a node name "
@@ -385,6 +391,10 @@ int gw_args(int argc, char **argv, struct gw_config *cfg, int *verbosity,
 	}
 	if (cfg->max_body > cfg->max_frame)
 		cfg->max_body = cfg->max_frame;
+	if (!cfg->tls_cert != !cfg->tls_key) {
+		snprintf(err, errlen, "--tls-cert and --tls-key go together");
+		return ARGS_USAGE;
+	}
 	if (cfg->presence_ttl_ms <= cfg->presence_interval_ms) {
 		snprintf(err, errlen, "--presence-ttl must be longer than --presence-interval");
 		return ARGS_USAGE;

@@ -23,6 +23,8 @@ struct gw_config {
 	const char *jwt_issuer;    /* --jwt-issuer: the iss tokens must have */
 	const char *jwt_audience;  /* --jwt-audience: an aud tokens must name */
 	uint64_t jwt_leeway_ms;    /* --jwt-leeway: clock skew allowed */
+	const char *tls_cert;      /* --tls-cert: PEM certificate (chain), or NULL */
+	const char *tls_key;       /* --tls-key: its private key */
 	char node[ID_NODE_MAX + 1];/* --node */
 	int ready_fd;              /* --ready-fd, -1 none */
 	bool reuseport;            /* --reuseport */

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "pipe.h"
 #include "sig.h"
+#include "tls.h"
 #include "upstream.h"
 #include "ws.h"
 
@@ -140,6 +141,13 @@ static void reload(void)
 		      log_q(err));
 	else
 		LOG_I("token keys reloaded", NULL);
+	if (tls_on()) {
+		if (tls_reload(err, sizeof(err)) < 0)
+			LOG_W("unable to reload the certificate: keeping the one in use",
+			      "err=%s", log_q(err));
+		else
+			LOG_I("certificate reloaded: new connections get it", NULL);
+	}
 }
 
 static int internal_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -300,6 +308,8 @@ int main(int argc, char **argv)
 	info.foreign_loops = foreign;
 	info.pcontext = &ctx; /* lws clears it once the context is all gone */
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBUV;
+	if (gw_cfg.tls_cert)
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.fd_limit_per_thread = (unsigned)(gw_cfg.max_conns + 256);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && info.fd_limit_per_thread > rl.rlim_cur)
 		info.fd_limit_per_thread = (unsigned)rl.rlim_cur;
@@ -327,6 +337,11 @@ int main(int argc, char **argv)
 		lws_context_destroy(ctx);
 		return EX_SOFTWARE;
 	}
+	if (tls_start(ctx, vh, protocols, err, sizeof(err)) < 0) {
+		LOG_F(err, NULL);
+		lws_context_destroy(ctx);
+		return EX_CONFIG;
+	}
 	if (!gw_cfg.standalone) {
 		struct pipe_hooks ph = { relay_line, relay_lost, &up };
 
@@ -352,6 +367,7 @@ int main(int argc, char **argv)
 	lws_context_destroy(ctx);
 	ws_stop();
 	head_stop();
+	tls_stop();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (ctx)
 		lws_context_destroy(ctx);

@@ -39,6 +39,7 @@
 #include "listen.h"
 #include "log.h"
 #include "name.h"
+#include "tls.h"
 #include "ws.h"
 
 #define WRITE_CHUNK (32 * 1024)
@@ -506,9 +507,11 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
+		head_done(wsi); /* (TLS: the door stops timing it) */
 		return http_serve(wsi, in, ws_stopping);
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		head_done(wsi);
 		return ws_filter(wsi, c);
 
 	case LWS_CALLBACK_ESTABLISHED:
@@ -561,6 +564,8 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		break;
 
 	case LWS_CALLBACK_WSI_DESTROY:
+		head_done(wsi);
+		tls_conn_gone(lws_get_vhost(wsi));
 		/* Every connection ends here, also one refused after its
 		 * token was checked: what the handshake took is freed. */
 		if (c) {
