@@ -31,7 +31,8 @@ void catchup_release(struct queries *qs, struct room *r)
 	uint32_t i;
 
 	r->recovering = false;
-	qsort(r->held, r->nheld, sizeof(*r->held), frame_seq_cmp);
+	if (r->nheld) /* (qsort of NULL is undefined, even for nothing) */
+		qsort(r->held, r->nheld, sizeof(*r->held), frame_seq_cmp);
 	for (i = 0; i < r->nheld; i++) {
 		if (r->held[i]->seq > r->seq)
 			room_deliver_seq(r, r->held[i]);

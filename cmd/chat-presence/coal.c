@@ -81,8 +81,11 @@ static void coal_emit_lists(struct coal *c, const char *room, const char **joine
 	struct buf line = BUF_INIT(0);
 	size_t ij = 0, il = 0;
 
-	qsort(joined, nj, sizeof(*joined), cmp_str);
-	qsort(left, nl, sizeof(*left), cmp_str);
+	/* (qsort of NULL is undefined, even for nothing) */
+	if (nj)
+		qsort(joined, nj, sizeof(*joined), cmp_str);
+	if (nl)
+		qsort(left, nl, sizeof(*left), cmp_str);
 	while (ij < nj || il < nl) {
 		size_t room_left = c->max_line - COAL_LINE_FIXED;
 		size_t j0 = ij, l0 = il;
