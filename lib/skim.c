@@ -203,12 +203,13 @@ int skim_without(const char *p, size_t len, const char *const *drop, int ndrop,
 
 bool skim_int(const struct skim_field *f, int64_t *out)
 {
-	const char *p = f->v, *end = f->v + f->vlen;
+	const char *p = f->v, *end;
 	bool neg = false;
 	int64_t n = 0;
 
-	if (!p || p == end)
+	if (!p || !f->vlen)
 		return false;
+	end = p + f->vlen;
 	if (*p == '"') { /* a ref is a string holding a number */
 		if (f->vlen < 3 || end[-1] != '"')
 			return false;

@@ -46,6 +46,9 @@ int main(void)
 	TEST("a nested value with escapes and brackets in strings",
 	     span_is(f[2].v, f[2].vlen, "{\"t\":[1,\"}\\\"\"]}"));
 	TEST("an absent member", !f[3].v && !f[3].m);
+	/* found by fuzz_upstream (UBSan): an absent member is no integer,
+	 * without arithmetic on its NULL span */
+	TEST("an absent member is not an integer", !skim_int(&f[3], &n));
 	TEST("skim_str_is", skim_str_is(&f[0], "message") && !skim_str_is(&f[0], "messag"));
 	TEST("not an object", skim_object("[1]", 3, f, 1) < 0);
 	TEST("truncated", skim_object("{\"a\":\"x", 7, f, 1) < 0);
