@@ -154,13 +154,28 @@ static void head_refuse(struct head *hd, int status, const char *why)
 
 /* The head is whole (its blank line ends at end): check the method and
  * hand the connection, with every byte read, to libwebsockets. */
-static void head_complete(struct head *hd)
+int head_scan(const char *buf, size_t len, size_t from)
 {
-	size_t mlen = strcspn(hd->buf, " \r\n");
+	size_t mlen;
+
+
+	if (from > 3)
+		from -= 3; /* the blank line may have begun in what came before */
+	else
+		from = 0;
+	if (from >= len || !memmem(buf + from, len - from, "\r\n\r\n", 4))
+		return HEAD_MORE;
+	/* A request line is METHOD SP TARGET SP VERSION. */
+	mlen = len >= 4 && !memcmp(buf, "GET ", 4) ? 4 :
+	       len >= 5 && !memcmp(buf, "HEAD ", 5) ? 5 : 0;
+	return mlen ? HEAD_WHOLE : HEAD_BAD_METHOD;
+}
+
+static void head_complete(struct head *hd, int state)
+{
 	int fd = hd->fd;
 
-	if (!((mlen == 3 && !memcmp(hd->buf, "GET", 3)) ||
-	      (mlen == 4 && !memcmp(hd->buf, "HEAD", 4)))) {
+	if (state == HEAD_BAD_METHOD) {
 		gw_m.refused_method.value++;
 		head_refuse(hd, 405, "only GET is served here");
 		return;
@@ -180,7 +195,7 @@ static void head_read(struct head *hd)
 	for (;;) {
 		size_t scan;
 		ssize_t n;
-		char *end;
+		int state;
 
 		if (hd->draining) {
 			n = read(hd->fd, drop, sizeof(drop));
@@ -219,12 +234,12 @@ static void head_read(struct head *hd)
 			head_drop(hd, false); /* gone before its head was whole */
 			return;
 		}
-		scan = hd->len > 3 ? hd->len - 3 : 0;
+		scan = hd->len;
 		hd->len += (size_t)n;
 		hd->buf[hd->len] = '\0';
-		end = memmem(hd->buf + scan, hd->len - scan, "\r\n\r\n", 4);
-		if (end) {
-			head_complete(hd);
+		state = head_scan(hd->buf, hd->len, scan);
+		if (state != HEAD_MORE) {
+			head_complete(hd, state);
 			return;
 		}
 	}
