@@ -37,8 +37,17 @@ setup_file() {
 }
 
 teardown_file() {
-	local p
-	# whatever a failed test left: runsvdir and everything below it
+	local p s rsv
+	# whatever a failed test left: the services stopped (KILL after 7 s),
+	# their runsv told to exit, then runsvdir and what is left below it
+	rsv=$(head -n 1 "$D/pids" 2>/dev/null)
+	if [ -n "$rsv" ] && alive "$rsv"; then
+		tree "$rsv" >>"$D/pids"
+		for s in "$D"/sv/chat-*; do
+			sv force-shutdown "$s" >/dev/null 2>&1
+		done
+		kill -TERM "$rsv" 2>/dev/null
+	fi
 	for p in $(cat "$D/pids" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
 	[ -z "$PRESENCE" ] || "$TOP/scripts/redis" stop "$BATS_FILE_TMPDIR/redis"
 	rabbitmq_down
