@@ -124,3 +124,16 @@ sql() {
 	PGOPTIONS='-c client_min_messages=warning' \
 		psql -X -q -A -t -v ON_ERROR_STOP=1 "$CHAT_DB_URL" -c "$1"
 }
+
+# redis_up / redis_down: a private Redis for the whole file (scripts/redis,
+# in BATS_FILE_TMPDIR, no persistence); exports REDIS_DIR and
+# CHAT_REDIS_URL. A server that does not start is a failure, never a skip.
+redis_up() {
+	export REDIS_DIR="$BATS_FILE_TMPDIR/redis"
+	CHAT_REDIS_URL=$("$TOP/scripts/redis" start "$REDIS_DIR") || return 1
+	export CHAT_REDIS_URL
+}
+
+redis_down() {
+	"$TOP/scripts/redis" stop "$REDIS_DIR"
+}

@@ -69,5 +69,7 @@ void gw_metrics_init(void)
 	reg(&gw_m.room_recoveries, METRIC_COUNTER, "chat_gw_room_recoveries_total", "Rooms caught up from the sequencer after a gap or a reconnect.", NULL);
 	reg(&gw_m.room_hold_full, METRIC_COUNTER, "chat_gw_room_hold_full_total", "Room recoveries given up because the room held --room-hold live messages.", NULL);
 	reg(&gw_m.bus_stale, METRIC_COUNTER, "chat_gw_bus_stale_answers_total", "Answers dropped because their room is not the question's.", NULL);
+	reg(&gw_m.presence_beats, METRIC_COUNTER, "chat_gw_presence_heartbeats_total", "Heartbeat rounds sent to chat-presence.", NULL);
+	reg(&gw_m.presence_lost, METRIC_COUNTER, "chat_gw_presence_lines_lost_total", "Presence lines (join, leave, heartbeat) the bus did not take.", NULL);
 	reg(&gw_m.pending, METRIC_GAUGE, "chat_gw_bus_pending", "Publishes and queries waiting for the bus.", NULL);
 }

@@ -68,6 +68,8 @@ static void begin_stop(void)
 	LOG_I("stopping", "connections=%zu", hub.nconns);
 	ws_stopping = true;
 	listen_stop();
+	if (!gw_cfg.standalone)
+		up_stop(&up); /* presence: this node's users go at once */
 	stop_deadline_us = clock_mono_us() + 5 * 1000000;
 	hub_close_all(&hub, 1001, "going away");
 }
@@ -94,7 +96,10 @@ static void tick(lws_sorted_usec_list_t *sul)
 	hub_tick(&hub, clock_wall_ms());
 	ws_sweep();
 	if (ws_stopping) {
-		if (hub.nconns == 0 || clock_mono_us() >= stop_deadline_us) {
+		/* Done when every client is gone and what was written for the
+		 * relay is out (the down line, the last leaves). */
+		if ((hub.nconns == 0 && (gw_cfg.standalone || pipe_backlog() == 0)) ||
+		    clock_mono_us() >= stop_deadline_us) {
 			uv_stop(&loop);
 			return;
 		}
@@ -294,6 +299,7 @@ int main(int argc, char **argv)
 			lws_context_destroy(ctx);
 			return EX_OSERR;
 		}
+		up_start(&up);
 	}
 	LOG_I("listening", "addr=%s port=%d node=%s mode=%s", log_q(gw_cfg.host),
 	      listen_port(), log_q(gw_cfg.node), hub.ops->name);

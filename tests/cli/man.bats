@@ -110,3 +110,29 @@ help_options() {
 		sed -nE 's/^  (--[a-z-]+|-v) [^(]*\(([0-9][^;):]*)[;):].*/\1 \2/p')
 	[ "$n" -ge 10 ]
 }
+
+@test "every option of chat-presence --help has its entry in OPTIONS of chat-presence(1), with its default" {
+	local entries opt def entry missing= n=0
+	entries=$(option_entries "$TOP/man/chat-presence.1")
+	run help_options chat-presence
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -ge 20 ]
+	for opt in "${lines[@]}"; do
+		grep -qE -- "^${opt}( |\$)" <<<"$entries" || missing="$missing $opt"
+	done
+	if [ -n "$missing" ]; then
+		echo "no OPTIONS entry in man/chat-presence.1 for:$missing" >&2
+		return 1
+	fi
+	run "$BIN/chat-presence" --help
+	while read -r opt def; do
+		n=$((n + 1))
+		entry=$(grep -E -- "^$opt( |\$)" <<<"$entries")
+		[[ "$entry" == *"(default $def"[,\;\)]* ]] || {
+			echo "man/chat-presence.1 does not give $opt the default $def: $entry" >&2
+			return 1
+		}
+	done < <(printf '%s\n' "$output" |
+		sed -nE 's/^  (--[a-z-]+|-v) [^(]*\(default ([^;)]*)[;)].*/\1 \2/p')
+	[ "$n" -ge 12 ]
+}
