@@ -93,6 +93,13 @@ left() {
 }
 no_left() { [ -z "$(left)" ]; }
 
+# present USER ROOM: a presence query through the gateways lists USER.
+present() {
+	"$BIN/chat-cli" connect "$URL" --user probe --room "$2" \
+		<<<"{\"type\":\"presence\",\"room\":\"$2\",\"ref\":\"p\"}" 2>/dev/null |
+		jq -e --arg u "$1" 'select(.type == "presence" and .ref == "p") | .users | index($u)' >/dev/null
+}
+
 @test "run: the tree comes up, a message is acked, delivered with seq 1 and stored" {
 	start_run
 	grep -q "2 gateways on 127.0.0.1:$PORT" "$R.out"
@@ -118,6 +125,11 @@ no_left() { [ -z "$(left)" ]; }
 	[ "$(jq -c 'select(.type == "message") | [.seq, .id, .from, .body]' "$T/a.frames")" = "[1,\"$id\",\"carol\",\"first\"]" ]
 	CHAT_DB_URL=$(cat "$STATE/run/db.url")
 	[ "$(sql "SELECT seq FROM messages WHERE id = '$id'")" = 1 ]
+	# presence, when the tree has it: alice is in the room, on either gateway
+	if [ -x "$BIN/chat-presence" ] && [ -x "$TOP/scripts/redis" ]; then
+		wait_for 20 present alice lobby
+		wait_for 20 test -s "$STATE/metrics/presence.prom"
+	fi
 
 	# metrics: every relay and the archive write their file, in the
 	# Prometheus text format; the gateways answer /metrics
