@@ -188,7 +188,11 @@ assert n > 0' "$STATE/metrics/$f.prom"
 	stop_run
 }
 
-@test "run: usage errors exit 64" {
+@test "run: -h prints the usage on stdout; usage errors exit 64" {
+	run --separate-stderr "$TOP/scripts/run" -h
+	[ "$status" -eq 0 ]
+	[[ "$output" == "usage: scripts/run "* ]]
+	[ -z "$stderr" ]
 	run --separate-stderr "$TOP/scripts/run" -g 0
 	[ "$status" -eq 64 ]
 	run --separate-stderr "$TOP/scripts/run" -l 127.0.0.1:0
