@@ -104,11 +104,12 @@ leader() {
 # stream KILL: the archive and two gateways, chat-cli bench through both
 # (40 connections, 4 rooms of 10 on both gateways, 8 publishers, 100 msg/s
 # for 15 s); once 300 messages are stored, node KILL is killed. Checks the
-# bench's accounting (nothing lost, nothing twice, nobody dropped), that
+# bench's accounting (nothing lost, nothing twice, at most DROPS
+# connections dropped by a gateway, default none), that
 # the stream went on, and history (every room's seqs 1..n once, at least
 # every acked message stored).
 stream() {
-	local kill=$1 before acked
+	local kill=$1 drops=${2:-0} before acked
 	before=$(stored)
 	"$BIN/chat-cli" bench "$gw1_URL,$gw2_URL" --conns 40 --rooms 4 \
 		--publishers 8 --rate 100 --warmup 1s --duration 15s --timeout 40s \
@@ -123,7 +124,7 @@ stream() {
 	jq -c '{messages, deliveries, connections}' "$T/bench.json" >&3
 	[ "$(jq .deliveries.lost "$T/bench.json")" -eq 0 ]
 	[ "$(jq .deliveries.duplicates "$T/bench.json")" -eq 0 ]
-	[ "$(jq .connections.dropped "$T/bench.json")" -eq 0 ]
+	[ "$(jq .connections.dropped "$T/bench.json")" -le "$drops" ]
 	[ "$(jq .deliveries.received "$T/bench.json")" -ge "$(jq .deliveries.expected "$T/bench.json")" ]
 	acked=$(jq .messages.acked "$T/bench.json")
 	[ "$(sql "SELECT count(*) FROM (SELECT room FROM messages WHERE room LIKE 'bench-%' GROUP BY room HAVING count(*) <> max(seq) OR min(seq) <> 1) x")" = 0 ]
@@ -187,7 +188,8 @@ send_after() {
 		-- "$BIN/chat-archive" store
 	gateway gw1 "$(urls_from "$L")"
 	gateway gw2 "$(urls_from $(( L % 3 + 1 )))"
-	stream "$L"
+	# (gw1 may drop its clients: see below; those it keeps lose nothing)
+	stream "$L" 20
 	[[ "$(broker_of gw1)" == [12] ]]
 	[[ "$(broker_of store)" == [12] ]]
 	# Known, reported: RabbitMQ 3.10 nacks every publish of a channel

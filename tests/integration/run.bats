@@ -169,7 +169,7 @@ assert n > 0' "$STATE/metrics/$f.prom"
 	start_run
 	run --separate-stderr "$BIN/chat-cli" connect "$URL" --user dave --room lobby \
 		<<<'{"type":"history","room":"lobby","ref":"h"}'
-	[ "$status" -eq 0 ]
+	[ "$status" -eq 0 ] || { echo "$output $stderr" >&3; false; }
 	[ "$(jq -c 'select(.type == "history") | [.messages[] | [.seq, .body]]' <<<"$output")" = '[[1,"first"]]' ]
 	run --separate-stderr "$BIN/chat-cli" send "$URL" --user carol --room lobby "second"
 	[ "$status" -eq 0 ]
