@@ -180,6 +180,8 @@ send_after() {
 }
 
 @test "cluster: the node of the ingest queue's leader killed during a stream: nothing acked is lost or doubled" {
+	# the ingest queue exists (a relay declares it, then ends at EOF)
+	"$BIN/chat-relay" --quorum --url-file "$(urls_from 1)" pub </dev/null
 	L=$(leader "$CL_DIR/1")
 	[[ "$L" == [123] ]]
 	relay serve "$(urls_from $(( L % 3 + 1 )))" --node serve --queue chat.rpc.history \
