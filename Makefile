@@ -7,6 +7,9 @@
 #                   integration (real servers), the sanitizer build, brief
 #                   fuzzing; ends with "N passed, M failed"
 #   make run        install what is missing, build, start the chat system
+#                   (servers, archive, presence, two gateways) under
+#                   supervisord in CHAT_STATE (default ./var)
+#   make run-standalone  the same for one standalone gateway (no servers)
 #   make asan       build with AddressSanitizer+UBSan into build-asan/bin/
 #   make fuzz       build the libFuzzer targets into build-fuzz/
 #   make fuzz-long  fuzz each target for FUZZ_SECONDS (default an hour)
@@ -54,7 +57,7 @@ $(foreach p,$(PROGS),$(eval $(call prog_rules,$(p))))
 PROG_ARCHIVES := $(PROGS:%=$(BUILD)/cmd/%.a)
 
 all: $(PROGS:%=$(BUILD)/bin/%) bin
-.PHONY: all bin check asan fuzz fuzz-long run install clean deps
+.PHONY: all bin check asan fuzz fuzz-long run run-standalone install clean deps
 
 # bin/ is the stable place scripts and tests call programs from.
 bin: $(PROGS:%=$(BUILD)/bin/%)
@@ -111,10 +114,17 @@ check:
 	$(MAKE) -j$(NPROC) fuzz
 	tests/run
 
+# run: the whole system under supervisord in CHAT_STATE (default ./var);
+# run-standalone: one standalone gateway, no server behind it.
 run:
 	scripts/deps
 	$(MAKE) all
 	scripts/run
+
+run-standalone:
+	scripts/deps
+	$(MAKE) all
+	scripts/run-standalone
 
 deps:
 	scripts/deps
