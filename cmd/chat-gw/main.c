@@ -381,7 +381,10 @@ int main(int argc, char **argv)
 	auth_free();
 	gw_config_free(&gw_cfg);
 	LOG_I("stopped", "status=%d", exit_status);
-	if (fclose(stdout) != 0 && exit_status == EX_OK)
+	/* In bus mode stdout was the pipe to the relay, written (and its
+	 * errors seen) by pipe.c and closed with the loop; stdio never had
+	 * it. */
+	if (gw_cfg.standalone && fclose(stdout) != 0 && exit_status == EX_OK)
 		exit_status = EX_IOERR;
 	return exit_status;
 }

@@ -212,6 +212,10 @@ seqs() { jq -r 'select(.type == "message") | .seq' "$T/$1.frames" | tr '\n' ' ';
 	t0=$(date +%s%N)
 	kill -TERM "$gw2_RELAY"
 	wait_for 10 left a bob
+	# and both it and its relay end well (the relay exits with its
+	# child's status)
+	wait_exit "$gw2_RELAY" 15
+	[ "$WAIT_STATUS" -eq 0 ]
 	# well within the default 60 s TTL
 	[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 10000 ]
 }
