@@ -41,6 +41,7 @@
 
 #define READ_CHUNK 65536
 #define EVENTS_PER_TURN 4096
+#define RELAY_NACK_RUN 3 /* broker nacks in a row that drop the connection */
 #define BACKOFF_BASE_MS 100
 #define TICK_MS 1000
 
@@ -83,6 +84,7 @@ struct relay {
 	struct buf scratch;            /* a line without its envelope */
 	int64_t stats_at;              /* mono us of the next stats turn, 0 off */
 	bool metrics_failed;           /* last metrics write failed (logged) */
+	unsigned nack_run;             /* broker nacks since the last ack */
 	struct relay_stats st;         /* counters */
 };
 
@@ -274,10 +276,12 @@ static void relay_pop_settled(struct relay *r)
 			r->st.nacked++;
 		} else if (m->nacked) {
 			r->st.nacked++;
+			r->nack_run++;
 			LOG_W("broker refused a line (basic.nack)", "route=%s",
 			      log_q(m->route));
 		} else {
 			r->st.confirmed++;
+			r->nack_run = 0;
 		}
 		if (m->confirm && r->out_fd >= 0) {
 			size_t before = r->out.len;
@@ -441,6 +445,25 @@ static void relay_delivery(struct relay *r, const struct bus_event *ev)
 	}
 }
 
+/* The bus sets no overflow policy, so a broker nacks a publish only when
+ * a queue cannot take it: a quorum queue without a leader. RabbitMQ then
+ * may go on nacking every publish of that channel after the queue has a
+ * new leader (a channel opened on a survivor while the election ran
+ * remembers the old one); a new connection publishes. So a run of
+ * RELAY_NACK_RUN nacks with no ack between drops the connection: what is
+ * unconfirmed goes out again on the next one, as after any loss. */
+static void relay_nack_check(struct relay *r)
+{
+	if (r->nack_run < RELAY_NACK_RUN || !bus_connected(r->bus))
+		return;
+	LOG_W("the broker nacks every publish; reconnecting",
+	      "nacks=%u url=%s", r->nack_run, log_q(bus_url(r->bus)));
+	r->nack_run = 0;
+	r->st.nack_drops++;
+	bus_disconnect(r->bus, false);
+	relay_lost(r);
+}
+
 static void relay_bus_events(struct relay *r)
 {
 	struct bus_event ev;
@@ -477,6 +500,7 @@ static void relay_bus_events(struct relay *r)
 		}
 	}
 	relay_pop_settled(r);
+	relay_nack_check(r);
 }
 
 /* --- input ----------------------------------------------------------- */

@@ -219,6 +219,7 @@ struct relay_stats {
 	uint64_t deliveries;   /* messages received from the broker */
 	uint64_t rejected;     /* deliveries refused: too big, not a line */
 	uint64_t reconnects;   /* successful reconnects */
+	uint64_t nack_drops;   /* connections dropped after a run of nacks */
 	uint64_t connect_failures; /* connection attempts that failed */
 	uint64_t window_full;  /* times input paused on a full window */
 	uint64_t out_full;     /* times input paused on a full output */

@@ -27,13 +27,14 @@ void relay_stats_log(int lvl, const char *msg, const struct relay_stats *s,
 		  " nacked=%" PRIu64 " returned=%" PRIu64 " bad_lines=%" PRIu64
 		  " overlong=%" PRIu64 " acks=%" PRIu64 " stale_acks=%" PRIu64
 		  " deliveries=%" PRIu64 " rejected=%" PRIu64
-		  " reconnects=%" PRIu64 " connect_failures=%" PRIu64
+		  " reconnects=%" PRIu64 " nack_drops=%" PRIu64
+		  " connect_failures=%" PRIu64
 		  " window_full=%" PRIu64 " out_full=%" PRIu64
 		  " broker_up=%d broker=%d inflight=%zu unacked=%zu out_bytes=%zu",
 		  s->lines_in, s->lines_out, s->published, s->republished,
 		  s->confirmed, s->nacked, s->returned, s->bad_lines,
 		  s->overlong, s->acks, s->stale_acks, s->deliveries,
-		  s->rejected, s->reconnects, s->connect_failures,
+		  s->rejected, s->reconnects, s->nack_drops, s->connect_failures,
 		  s->window_full, s->out_full, g->broker_up, g->broker,
 		  g->inflight, g->unacked, g->out_bytes);
 }
@@ -70,6 +71,8 @@ static struct {
 	C(rejected, "rejected", "Deliveries refused: too big, not one JSON "
 	  "object."),
 	C(reconnects, "reconnects", "Reconnections to a broker."),
+	C(nack_drops, "nack_drops", "Connections given up after a run of "
+	  "broker nacks."),
 	C(connect_failures, "connect_failures", "Connection attempts that "
 	  "failed, one per broker tried."),
 	C(window_full, "window_full", "Times input paused on a full confirm "
