@@ -456,6 +456,9 @@ static void bench_message(struct bench *b, struct bconn *c,
 			c->hole_lo = c->last_seq + 1;
 			c->hole_hi = (uint64_t)seq - 1;
 			b->holes++;
+			LOG_I("seq jump: asking history", "conn=%ld from=%" PRIu64
+			      " to=%" PRIu64 " recovered=%d", (long)(c - b->conns),
+			      c->hole_lo, c->hole_hi, top[4].v != NULL);
 			c->want_hist = 1;
 			if (c->wsi)
 				lws_callback_on_writable(c->wsi);
