@@ -1,0 +1,174 @@
+#!/usr/bin/env bats
+# Fault tests of the whole system, gateways side (issue 10): kill -9 one of
+# the two gateways sharing the port, a reconnect storm, and two ingest
+# shards with two archives. Each under a stream from chat-cli bench
+# --reconnect, judged by its accounting and psql. The tree is described
+# in faults.bash.
+
+bats_require_minimum_version 1.5.0
+load ../helper
+load faults
+
+setup_file() {
+	tree_servers_up
+}
+
+teardown_file() {
+	tree_servers_down
+}
+
+setup() {
+	tree_setup
+}
+
+teardown() {
+	tree_teardown
+}
+
+# BUG(chat-gw), found by the next two tests (seq jumps, filled from
+# history by the bench, so nothing is lost, but the delivery has a gap):
+# answer_recover() sets the room's seq to the LAST of a since-join's
+# recover answer (r->seq = last). That answer comes from chat-archive serve
+# and can overtake, on the bus, the store's fan-out of the messages it
+# counts (two paths: node.NODE vs msg.ROOM). When the live copy of such a
+# message arrives, catchup_message() drops it as seen already (seq <=
+# r->seq: chat_gw_bus_dups_total), so every member of the room on that
+# gateway that was not recovering never gets it live: a silent seq jump.
+# Seen as "seq jump: asking history" in the bench's log on members that
+# never dropped, on the surviving gateway, within a second of the other's
+# clients rejoining there with since (storm: 300-1,200 jumps per run; the
+# gateway logs no room recovery, as it saw no gap).
+@test "kill -9 one gateway during a stream: its clients reconnect to the port and resume with since" {
+	tree_up
+	ga=$(gw_child "$gwa_PID")
+	gb=$(gw_child "$gwb_PID")
+	bench_bg k9 --conns 60 --rooms 4 --publishers 4 --rate 400 --duration 8s \
+		--room-prefix k9- --timeout 30s
+	wait_for 20 stored_at_least k9- 400
+	# members on both gateways (the kernel spreads the port's connections)
+	na=$(conns_of "$ga")
+	nb=$(conns_of "$gb")
+	echo "gateway a holds $na, b $nb" >&2
+	[ "$na" -gt 0 ] && [ "$nb" -gt 0 ]
+	kill -KILL "$ga"
+	wait_exit "$gwa_PID" 20 # its relay goes with it
+	bench_wait k9 90
+	check_once k9 k9- 4
+	r=$(cat "$T/k9.json")
+	# every client of the dead gateway dropped, came back and resumed
+	[ "$(echo "$r" | jq .connections.drops)" -ge "$na" ]
+	[ "$(echo "$r" | jq '.connections.reconnects == .connections.drops')" = true ]
+	kill -0 "$gb"
+}
+
+# The storm's size: what this 2-core box sustains within the suite's time
+# bound, two gateways, the bench and the servers on it (see the report).
+STORM_CONNS=${FAULTS_STORM_CONNS:-4000}
+
+# all_on PID N: PID holds N connections on the port.
+all_on() {
+	[ "$(conns_of "$1")" -ge "$2" ]
+}
+
+# all_joined N: N client connections on the port, all gateways together.
+all_joined() {
+	[ "$(ss -Htn state established "( sport = :$PORT )" | wc -l)" -ge "$1" ]
+}
+
+# healthz_while PID N SECONDS: poll /healthz every 100 ms until PID holds N
+# connections (bounded); every answer must come within 2 s. Prints how
+# long it took, in ms.
+healthz_while() {
+	local pid=$1 n=$2 limit=$3 t0=$SECONDS start=$(date +%s%N)
+	until all_on "$pid" "$n"; do
+		healthz || { echo "no /healthz answer during the storm" >&2; return 1; }
+		[ $((SECONDS - t0)) -lt "$limit" ] || {
+			echo "only $(conns_of "$pid") of $n back after ${limit}s" >&2
+			return 1
+		}
+		sleep 0.1
+	done
+	echo $((($(date +%s%N) - start) / 1000000))
+}
+
+@test "a reconnect storm: every connection dropped at once comes back; the gateways stay up, /healthz answers, nothing acked is lost" {
+	n=$STORM_CONNS
+	tree_up
+	ga=$(gw_child "$gwa_PID")
+	gb=$(gw_child "$gwb_PID")
+	bench_bg storm --conns "$n" --rooms $((n / 100)) --publishers $((n / 100)) --rate 200 \
+		--duration 30s --room-prefix st- --timeout 60s --handshakes 500 -v 2
+	wait_for 60 all_joined "$n"
+	wait_for 20 stored_at_least st- 200
+	# half the connections drop at once: onto the other gateway
+	na=$(conns_of "$ga")
+	kill -KILL "$ga"
+	wait_exit "$gwa_PID" 20
+	t1=$(healthz_while "$gb" "$n" 60)
+	# the dead one comes back; then the other dies: all of them at once
+	gw_up gwa
+	ga=$(gw_child "$gwa_PID")
+	kill -KILL "$gb"
+	wait_exit "$gwb_PID" 20
+	t2=$(healthz_while "$ga" "$n" 60)
+	kill -0 "$ga"
+	bench_wait storm 120
+	check_once storm st- $((n / 100))
+	r=$(cat "$T/storm.json")
+	[ "$(echo "$r" | jq .connections.drops)" -ge $((na + n)) ]
+	echo "# storm: $na connections back on the other gateway in $t1 ms, then all $n in $t2 ms" >&3
+}
+
+# fnv_shard ROOM N: the ingest shard of ROOM (lib/shard.c: FNV-1a 32-bit of
+# the name's bytes, modulo N).
+fnv_shard() {
+	python3 -c 'import sys
+h = 2166136261
+for c in sys.argv[1].encode(): h = ((h ^ c) * 16777619) & 0xffffffff
+print(h % int(sys.argv[2]))' "$1" "$2"
+}
+
+@test "two shards, two archives: rooms keep their order, each sequenced by its shard's archive only" {
+	export CHAT_INGEST_SHARDS=2
+	store_up store0 0 -v 3
+	store_up store1 1 -v 3
+	serve_up
+	gw_up gwa
+	gw_up gwb
+	bench_bg sh --conns 80 --rooms 8 --publishers 8 --rate 800 --duration 6s \
+		--room-prefix sh- --timeout 30s
+	bench_wait sh 60
+	check_once sh sh- 8
+	used0=0 used1=0 sum0=0 sum1=0
+	for k in 0 1 2 3 4 5 6 7; do
+		room=sh-$k
+		shard=$(fnv_shard "$room" 2)
+		mine=$(grep -c "msg=\"sequenced\" room=\"$room\" " "$T/store$shard.err" || true)
+		other=$(grep -c "msg=\"sequenced\" room=\"$room\" " "$T/store$((1 - shard)).err" || true)
+		count=$(sql "SELECT count(*) FROM messages WHERE room = '$room'")
+		echo "$room: shard $shard, sequenced $mine by its store, $other by the other, $count stored" >&2
+		[ "$mine" -ge "$count" ] && [ "$other" -eq 0 ]
+		eval "used$shard=\$((used$shard + 1)); sum$shard=\$((sum$shard + count))"
+	done
+	# both shards had rooms, and each store's count is its rooms' messages
+	[ "$used0" -gt 0 ] && [ "$used1" -gt 0 ]
+	wait_for 5 bash -c "[ \"\$(awk '\$1 == \"chat_archive_messages_stored_total\" { print \$2 }' '$T/store0.prom')\" = $sum0 ]"
+	wait_for 5 bash -c "[ \"\$(awk '\$1 == \"chat_archive_messages_stored_total\" { print \$2 }' '$T/store1.prom')\" = $sum1 ]"
+	# each publisher's messages keep their order in their room's seqs
+	[ "$(sql "SELECT count(*) FROM (SELECT (body::json->>'n')::int AS n,
+		lag((body::json->>'n')::int) OVER (PARTITION BY room, body::json->>'p' ORDER BY seq) AS prev
+		FROM messages WHERE starts_with(room, 'sh-')) x WHERE n <= prev")" -eq 0 ]
+}
+
+# Redis restarted during a stream (issue 10: presence back within a
+# heartbeat). chat-presence is not on main yet (git log main, when this was
+# written): the lead adds the test here once it is merged, on this tree
+# plus `chat-relay --queue chat.presence -- chat-presence` and a private
+# redis-server, e.g.
+#   @test "Redis restarted during a stream: presence back within a heartbeat" {
+#           tree_up; presence_up; bench_bg ...; redis restart;
+#           wait_for <heartbeat> presence answers every member; check_once ...
+#   }
+fault_redis_restart() {
+	:
+}
