@@ -37,7 +37,11 @@ teardown() {
 # Seen as "seq jump: asking history" in the bench's log on members that
 # never dropped, on the surviving gateway, within a second of the other's
 # clients rejoining there with since (storm: 300-1,200 jumps per run; the
-# gateway logs no room recovery, as it saw no gap).
+# gateway logs no room recovery, as it saw no gap). Measured by hand on
+# this tree: after kill -9 of one gateway under 2,000 connections, the
+# survivor's chat_gw_bus_duplicates_total went 0 -> 1 with
+# chat_gw_room_recoveries_total 0, and the bench saw 76 members of room
+# ev1-0 that never dropped skip seq 122, 0.5 s after the kill.
 @test "kill -9 one gateway during a stream: its clients reconnect to the port and resume with since" {
 	tree_up
 	ga=$(gw_child "$gwa_PID")
@@ -61,9 +65,12 @@ teardown() {
 	kill -0 "$gb"
 }
 
-# The storm's size: what this 2-core box sustains within the suite's time
-# bound, two gateways, the bench and the servers on it (see the report).
-STORM_CONNS=${FAULTS_STORM_CONNS:-4000}
+# The storm's size: 10,000 connections in 100 rooms, what issue 10 asks;
+# this 2-core box sustains it with two gateways, the bench and the servers
+# on it (the test takes ~35 s, the ASan build too; all 10,000 are back on
+# one gateway within ~2-6 s of the other's death). FAULTS_STORM_CONNS
+# changes it.
+STORM_CONNS=${FAULTS_STORM_CONNS:-10000}
 
 # all_on PID N: PID holds N connections on the port.
 all_on() {
