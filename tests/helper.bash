@@ -8,12 +8,13 @@ PROBE="python3 $TOP/tests/tools/wsprobe.py"
 
 # start_gw [chat-gw options...]: sets GW_PID, GW_ADDR (host:port), GW_URL,
 # GW_HTTP and GW_LOG. The gateway writes ADDR:PORT to a fifo when it listens.
+# GW_PREFIX, when set, is a command that execs it (prlimit ...).
 start_gw() {
 	local dir=${BATS_TEST_TMPDIR:-$BATS_FILE_TMPDIR}
 	local fifo="$dir/gw.ready.$$.$RANDOM"
 	GW_LOG="$dir/gw.log.$RANDOM"
 	mkfifo "$fifo"
-	"$BIN/chat-gw" --listen 127.0.0.1:0 --ready-fd 3 "$@" \
+	${GW_PREFIX:-} "$BIN/chat-gw" --listen 127.0.0.1:0 --ready-fd 3 "$@" \
 		3>"$fifo" >"$GW_LOG.out" 2>"$GW_LOG" </dev/null &
 	GW_PID=$!
 	GW_ADDR=
@@ -123,4 +124,17 @@ postgres_restart() {
 sql() {
 	PGOPTIONS='-c client_min_messages=warning' \
 		psql -X -q -A -t -v ON_ERROR_STOP=1 "$CHAT_DB_URL" -c "$1"
+}
+
+# redis_up / redis_down: a private Redis for the whole file (scripts/redis,
+# in BATS_FILE_TMPDIR, no persistence); exports REDIS_DIR and
+# CHAT_REDIS_URL. A server that does not start is a failure, never a skip.
+redis_up() {
+	export REDIS_DIR="$BATS_FILE_TMPDIR/redis"
+	CHAT_REDIS_URL=$("$TOP/scripts/redis" start "$REDIS_DIR") || return 1
+	export CHAT_REDIS_URL
+}
+
+redis_down() {
+	"$TOP/scripts/redis" stop "$REDIS_DIR"
 }

@@ -1,8 +1,9 @@
 /*
  * chat-cli: the command-line client of the chat toolkit. One program with
  * four commands: connect (interactive, JSON lines both ways), send (one
- * message, one ack), token (HS256 tokens for tests and development) and
- * bench (many connections, fixed publish rate, latency and exact loss).
+ * message, one ack), token (HS256, RS256 and ES256 tokens for tests and
+ * development) and bench (many connections, fixed publish rate, latency
+ * and exact loss).
  * main() only picks the command; each lives in its own file.
  */
 #include <errno.h>
@@ -21,7 +22,9 @@ const char cli_usage_send[] =
 	"usage: chat-cli send URL (--user U | --token T | --token-file F)\n"
 	"           --room R [--json] [--timeout D] [-v N] MESSAGE\n";
 const char cli_usage_token[] =
-	"usage: chat-cli token --secret-file F --sub U [--ttl D] [--rooms JSON_ARRAY]\n";
+	"usage: chat-cli token (--secret-file F | --key-file F --alg RS256|ES256) --sub U\n"
+	"           [--ttl D] [--nbf D] [--kid K] [--iss I] [--aud A]\n"
+	"           [--rooms JSON_ARRAY] [--publish JSON_ARRAY] [-v N]\n";
 const char cli_usage_bench[] =
 	"usage: chat-cli bench URL[,URL...] [--conns N] [--rooms K] [--publishers P]\n"
 	"           [--rate MSGS_PER_S] [--duration D] [--warmup D] [--size BYTES]\n"
@@ -35,7 +38,8 @@ static const char help_text[] =
 	"            \"type\" are sent as they are); at end of input wait for the\n"
 	"            acks and close\n"
 	"  send      publish one message, print its ack\n"
-	"  token     print an HS256 token signed with the secret in a file\n"
+	"  token     print a token: HS256 signed with the secret in a file, or\n"
+	"            RS256/ES256 signed with a PEM private key\n"
 	"  bench     many connections, fixed publish rate: latency percentiles,\n"
 	"            throughput and an exact count of lost messages\n"
 	"\n"

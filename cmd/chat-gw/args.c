@@ -56,6 +56,12 @@ static const char options_text[] =
 	"  --rooms-per-conn N      rooms one connection may join (100)\n"
 	"  --dedupe N              publish refs remembered per client (32)\n"
 	"  --presence-batch DUR    send presence changes per room every (100ms)\n"
+	"  --presence service|gateway  bus mode: presence is chat-presence's (service,\n"
+	"                          the default) or each gateway announces its own\n"
+	"  --presence-interval DUR heartbeat rounds to chat-presence every (15s)\n"
+	"  --presence-max-members N  rooms with more members here get no presence\n"
+	"                          changes, only answers to queries (1000; 0: no limit)\n"
+	"  --presence-ttl DUR      how long chat-presence keeps a user unheard of (60s)\n"
 	"  --ping-interval DUR     ping idle clients after (30s)\n"
 	"  --ping-timeout DUR      close clients silent for (75s)\n"
 	"  --max-line SIZE         longest bus line (1M)\n"
@@ -82,7 +88,8 @@ enum {
 	O_BURST, O_HISTORY, O_MAXROOMS, O_ROOMSPER, O_DEDUPE, O_PING,
 	O_PINGTO, O_MAXLINE, O_BACKLOG, O_BUSTO, O_MAXPEND, O_PRESBATCH,
 	O_ROOMHOLD, O_SHARDS, O_SNDBUF, O_CONNSIP, O_HEADSIP, O_HSTO, O_MAXHDR,
-	O_SQBYTES, O_REQRATE, O_REQBURST, O_PENDCONN, O_ORIGIN, O_HELP, O_VERSION,
+	O_SQBYTES, O_REQRATE, O_REQBURST, O_PENDCONN, O_ORIGIN, O_PRESMODE,
+	O_PRESINT, O_PRESTTL, O_PRESMAX, O_HELP, O_VERSION,
 };
 
 static const struct option longopts[] = {
@@ -122,6 +129,10 @@ static const struct option longopts[] = {
 	{ "request-burst", required_argument, NULL, O_REQBURST },
 	{ "max-pending-per-conn", required_argument, NULL, O_PENDCONN },
 	{ "allow-origin", required_argument, NULL, O_ORIGIN },
+	{ "presence", required_argument, NULL, O_PRESMODE },
+	{ "presence-interval", required_argument, NULL, O_PRESINT },
+	{ "presence-ttl", required_argument, NULL, O_PRESTTL },
+	{ "presence-max-members", required_argument, NULL, O_PRESMAX },
 	{ "help", no_argument, NULL, O_HELP },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -168,6 +179,9 @@ static const struct args_num nums[] = {
 	{ O_REQRATE, K_NUM, F(request_rate), 1, 10000000 },
 	{ O_REQBURST, K_NUM, F(request_burst), 1, 10000000 },
 	{ O_PENDCONN, K_NUM, F(max_pending_conn), 1, 10000000 },
+	{ O_PRESINT, K_DUR, F(presence_interval_ms), 100, 3600000 },
+	{ O_PRESTTL, K_DUR, F(presence_ttl_ms), 1000, 86400000 },
+	{ O_PRESMAX, K_NUM, F(presence_max_members), 0, 100000000 },
 };
 
 static void args_defaults(struct gw_config *cfg)
@@ -192,6 +206,9 @@ static void args_defaults(struct gw_config *cfg)
 	cfg->request_rate = 20;
 	cfg->request_burst = 200;
 	cfg->max_pending_conn = 256;
+	cfg->presence_interval_ms = 15000;
+	cfg->presence_ttl_ms = 60000;
+	cfg->presence_max_members = 1000;
 	cfg->rate = 50;
 	cfg->burst = 500;
 	cfg->history = 1000;
@@ -337,6 +354,17 @@ int gw_args(int argc, char **argv, struct gw_config *cfg, int *verbosity,
 			cfg->ready_fd = (int)v;
 			break;
 		case O_REUSEPORT: cfg->reuseport = true; break;
+		case O_PRESMODE:
+			if (!strcmp(optarg, "service")) {
+				cfg->presence_local = false;
+			} else if (!strcmp(optarg, "gateway")) {
+				cfg->presence_local = true;
+			} else {
+				snprintf(err, errlen, "'%s' is not a presence mode (service, gateway)",
+					 optarg);
+				return ARGS_USAGE;
+			}
+			break;
 		case O_ORIGIN: {
 			char **n = realloc(cfg->origins, (cfg->norigins + 2) * sizeof(*n));
 
@@ -370,6 +398,10 @@ int gw_args(int argc, char **argv, struct gw_config *cfg, int *verbosity,
 	}
 	if (cfg->max_body > cfg->max_frame)
 		cfg->max_body = cfg->max_frame;
+	if (cfg->presence_ttl_ms <= cfg->presence_interval_ms) {
+		snprintf(err, errlen, "--presence-ttl must be longer than --presence-interval");
+		return ARGS_USAGE;
+	}
 	if (cfg->auth == AUTH_JWT) {
 		if (!secret_file) {
 			snprintf(err, errlen, "--auth jwt needs --jwt-secret-file "

@@ -49,6 +49,7 @@ struct frame *frame_new(const char *payload, size_t n)
 	f->len = (uint32_t)(h + n);
 	f->hdr = (uint8_t)h;
 	f->seq = 0;
+	f->rec = NULL;
 	memcpy(f->data, hdr, h);
 	memcpy(f->data + h, payload, n);
 	f->data[h + n] = '\0';
@@ -65,6 +66,7 @@ struct frame *frame_new_ping(void)
 	f->len = 3;
 	f->hdr = 2;
 	f->seq = 0;
+	f->rec = NULL;
 	f->data[0] = 0x89; /* FIN, ping */
 	f->data[1] = 1;    /* one byte: libwebsockets reports empty pongs to no one */
 	f->data[2] = 'p';
@@ -74,8 +76,33 @@ struct frame *frame_new_ping(void)
 
 void frame_unref(struct frame *f)
 {
-	if (f && --f->refs == 0)
+	if (f && --f->refs == 0) {
+		frame_unref(f->rec);
 		free(f);
+	}
+}
+
+struct frame *frame_recovered(struct frame *f)
+{
+	static const char flag[] = "{\"recovered\":true,";
+	const char *p = frame_payload(f);
+	size_t n = frame_payload_len(f);
+	char *text;
+
+	if (f->rec)
+		return f->rec;
+	if (n < 3 || p[0] != '{')
+		return NULL; /* (a message has members) */
+	text = malloc(sizeof(flag) + n);
+	if (!text)
+		return NULL;
+	memcpy(text, flag, sizeof(flag) - 1);
+	memcpy(text + sizeof(flag) - 1, p + 1, n - 1);
+	f->rec = frame_new(text, sizeof(flag) - 1 + n - 1);
+	free(text);
+	if (f->rec)
+		f->rec->seq = f->seq;
+	return f->rec;
 }
 
 int frame_bus_clean(const char *line, size_t n, struct buf *out)

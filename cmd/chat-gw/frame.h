@@ -18,11 +18,17 @@ struct frame {
 	uint32_t len;          /* bytes in data: header plus payload */
 	uint8_t hdr;           /* header bytes before the payload */
 	uint64_t seq;          /* room seq for messages, 0 otherwise */
+	struct frame *rec;     /* its recovered copy, made once, or NULL */
 	unsigned char data[];  /* WebSocket header, then the JSON text */
 };
 
 /* A text frame carrying payload (n bytes). NULL when out of memory. */
 struct frame *frame_new(const char *payload, size_t n);
+/* The recovered copy of message frame f: the same text with
+ * "recovered":true put first, made on first use and kept with f, so every
+ * client that recovers it shares one. NULL when out of memory. The
+ * reference is f's: take one of your own (frame_ref) to keep it. */
+struct frame *frame_recovered(struct frame *f);
 /* A ping frame (payload "p"): the same for everyone, one reference. */
 struct frame *frame_new_ping(void);
 /* When the object line (n bytes) carries bus members (route, node, tag,

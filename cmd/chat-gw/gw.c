@@ -59,6 +59,9 @@ void gw_metrics_init(void)
 	gw_m.ack_latency.bounds = ack_bounds;
 	gw_m.ack_latency.nbounds = (int)(sizeof(ack_bounds) / sizeof(ack_bounds[0]));
 	reg(&gw_m.ack_latency, METRIC_HISTOGRAM, "chat_gw_publish_ack_seconds", "Time from a publish to its ack.", NULL);
+	gw_m.loop_busy.bounds = ack_bounds;
+	gw_m.loop_busy.nbounds = gw_m.ack_latency.nbounds;
+	reg(&gw_m.loop_busy, METRIC_HISTOGRAM, "chat_gw_loop_turn_seconds", "The work of one event loop turn (what a client may wait behind).", NULL);
 	reg(&gw_m.bus_in, METRIC_COUNTER, "chat_gw_bus_lines_in_total", "Bus lines read from the relay.", NULL);
 	reg(&gw_m.bus_out, METRIC_COUNTER, "chat_gw_bus_lines_out_total", "Bus lines written to the relay.", NULL);
 	reg(&gw_m.bus_bad, METRIC_COUNTER, "chat_gw_bus_lines_bad_total", "Bus lines refused as malformed or too long.", NULL);
@@ -69,5 +72,8 @@ void gw_metrics_init(void)
 	reg(&gw_m.room_recoveries, METRIC_COUNTER, "chat_gw_room_recoveries_total", "Rooms caught up from the sequencer after a gap or a reconnect.", NULL);
 	reg(&gw_m.room_hold_full, METRIC_COUNTER, "chat_gw_room_hold_full_total", "Room recoveries given up because the room held --room-hold live messages.", NULL);
 	reg(&gw_m.bus_stale, METRIC_COUNTER, "chat_gw_bus_stale_answers_total", "Answers dropped because their room is not the question's.", NULL);
+	reg(&gw_m.presence_quiet, METRIC_COUNTER, "chat_gw_presence_quiet_total", "Presence changes not pushed to a room's members: more than --presence-max-members.", NULL);
+	reg(&gw_m.presence_beats, METRIC_COUNTER, "chat_gw_presence_heartbeats_total", "Heartbeat rounds sent to chat-presence.", NULL);
+	reg(&gw_m.presence_lost, METRIC_COUNTER, "chat_gw_presence_lines_lost_total", "Presence lines (join, leave, heartbeat) the bus did not take.", NULL);
 	reg(&gw_m.pending, METRIC_GAUGE, "chat_gw_bus_pending", "Publishes and queries waiting for the bus.", NULL);
 }

@@ -47,6 +47,10 @@ struct gw_config {
 	uint64_t bus_timeout_ms;   /* --bus-timeout: wait for confirm or answer */
 	uint64_t max_pending;      /* --max-pending: publishes and queries in flight */
 	uint64_t presence_batch_ms;/* --presence-batch: presence changes go out every */
+	bool presence_local;       /* --presence gateway: bus mode announces its own */
+	uint64_t presence_max_members; /* --presence-max-members: bigger rooms get no changes */
+	uint64_t presence_interval_ms; /* --presence-interval: heartbeat rounds */
+	uint64_t presence_ttl_ms;  /* --presence-ttl: how long chat-presence keeps them */
 	uint64_t room_hold;        /* --room-hold: frames a catching-up room holds */
 	uint64_t ingest_shards;    /* --ingest-shards: ingest queues (routes ingest.K) */
 	uint64_t handshake_timeout_ms; /* --handshake-timeout: a request head within */
@@ -89,6 +93,7 @@ struct gw_metrics {
 	struct metric rooms_evicted;  /* empty rooms forgotten at --max-rooms */
 	struct metric accept_paused;  /* connections not taken: out of descriptors */
 	struct metric ack_latency;    /* publish to ack, seconds */
+	struct metric loop_busy;      /* the work of one loop turn, seconds */
 	struct metric bus_in;         /* bus lines read */
 	struct metric bus_out;        /* bus lines written */
 	struct metric bus_bad;        /* bus lines refused */
@@ -101,6 +106,9 @@ struct gw_metrics {
 	struct metric room_hold_full; /* recoveries given up: --room-hold reached */
 	struct metric bus_stale;      /* answers for another room or process, dropped */
 	struct metric internal_closes;/* closes 1011: a frame could not be queued */
+	struct metric presence_beats; /* heartbeat rounds sent to chat-presence */
+	struct metric presence_quiet; /* presence changes not pushed: room too big */
+	struct metric presence_lost;  /* presence lines the bus did not take */
 };
 
 extern struct gw_config gw_cfg;

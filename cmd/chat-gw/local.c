@@ -40,12 +40,18 @@ static void local_join(struct hub *h, struct conn *c, struct room *r,
 	if (q->has_since) {
 		for (s = q->since + 1 > first ? q->since + 1 : first;
 		     s <= r->seq && s != 0; s++) {
-			struct frame *f = room_history_at(r, s);
+			struct frame *f = room_history_at(r, s), *rf;
 
 			if (!f)
 				continue;
-			render_recovered(&b, frame_payload(f), frame_payload_len(f));
-			if (conn_send_buf(c, &b) != CONN_QUEUED)
+			/* one recovered copy per message, shared by every
+			 * client that recovers it */
+			rf = frame_recovered(f);
+			if (!rf) {
+				conn_error(c, E_INTERNAL, q->ref, "out of memory");
+				return;
+			}
+			if (conn_push(c, rf) != CONN_QUEUED)
 				return;
 		}
 	}
@@ -151,6 +157,10 @@ static void local_presence_changed(struct hub *h, struct room *r,
 	struct buf b = BUF_INIT(0), j = BUF_INIT(0), l = BUF_INIT(0);
 	struct frame *f;
 
+	if (room_presence_quiet(r)) {
+		gw_m.presence_quiet.value++;
+		return;
+	}
 	render_names(&j, joined, 0);
 	render_names(&l, left, 0);
 	render_presence_change(&b, r->name, j.data, j.len, l.data, l.len);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <libwebsockets.h>
 #include <uv.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,11 +32,13 @@
 #include "ws.h"
 
 static int64_t stop_deadline_us;  /* set by the first TERM/INT */
+static unsigned ticks;            /* seconds gone, roughly */
 static uv_loop_t loop;            /* the event loop (epoll, through libuv) */
 static int exit_status = EX_OK;
 static struct lws_context *ctx;
 static lws_sorted_usec_list_t tick_sul;
 static lws_sorted_usec_list_t presence_sul;
+static lws_sorted_usec_list_t sweep_sul;
 static struct upstream up;        /* bus mode's state */
 
 static void lws_log_emit(int level, const char *line)
@@ -68,6 +71,8 @@ static void begin_stop(void)
 	LOG_I("stopping", "connections=%zu", hub.nconns);
 	ws_stopping = true;
 	listen_stop();
+	if (!gw_cfg.standalone)
+		up_stop(&up); /* presence: this node's users go at once */
 	stop_deadline_us = clock_mono_us() + 5 * 1000000;
 	hub_close_all(&hub, 1001, "going away");
 }
@@ -92,15 +97,28 @@ static void tick(lws_sorted_usec_list_t *sul)
 	int64_t next = 1000000;
 
 	hub_tick(&hub, clock_wall_ms());
-	ws_sweep();
+	/* Give freed memory back to the system now and then: after a burst
+	 * (a slow consumer's queue dropped, a room forgotten) the heap
+	 * keeps its high-water mark otherwise. */
+	if (++ticks % 10 == 0)
+		malloc_trim(0);
 	if (ws_stopping) {
-		if (hub.nconns == 0 || clock_mono_us() >= stop_deadline_us) {
+		/* Done when every client is gone and what was written for the
+		 * relay is out (the down line, the last leaves). */
+		if ((hub.nconns == 0 && (gw_cfg.standalone || pipe_backlog() == 0)) ||
+		    clock_mono_us() >= stop_deadline_us) {
 			uv_stop(&loop);
 			return;
 		}
 		next = 20000;
 	}
 	lws_sul_schedule(ctx, 0, sul, tick, next);
+}
+
+static void sweep_tick(lws_sorted_usec_list_t *sul)
+{
+	ws_sweep();
+	lws_sul_schedule(ctx, 0, sul, sweep_tick, (lws_usec_t)WS_SWEEP_MS * 1000);
 }
 
 static void presence_tick(lws_sorted_usec_list_t *sul)
@@ -247,7 +265,8 @@ int main(int argc, char **argv)
 	 * that are ready, not with all of them, as poll()'s does (at 10,000
 	 * connections poll() alone took milliseconds a turn). lws runs on our
 	 * loop, so that we can stop it (uv_stop) and drain it at exit. */
-	if (uv_loop_init(&loop) != 0) {
+	if (uv_loop_init(&loop) != 0 ||
+	    uv_loop_configure(&loop, UV_METRICS_IDLE_TIME) != 0) {
 		LOG_F("unable to create the event loop", NULL);
 		return EX_OSERR;
 	}
@@ -294,11 +313,13 @@ int main(int argc, char **argv)
 			lws_context_destroy(ctx);
 			return EX_OSERR;
 		}
+		up_start(&up);
 	}
 	LOG_I("listening", "addr=%s port=%d node=%s mode=%s", log_q(gw_cfg.host),
 	      listen_port(), log_q(gw_cfg.node), hub.ops->name);
 	announce_ready(vh);
 	lws_sul_schedule(ctx, 0, &tick_sul, tick, 1000000);
+	lws_sul_schedule(ctx, 0, &sweep_sul, sweep_tick, (lws_usec_t)WS_SWEEP_MS * 1000);
 	lws_sul_schedule(ctx, 0, &presence_sul, presence_tick,
 			 (lws_usec_t)gw_cfg.presence_batch_ms * 1000);
 

@@ -30,6 +30,7 @@ static void pipe_lost(const char *why)
 	if (lost)
 		return;
 	lost = true;
+	buf_release(&out); /* nobody will read it */
 	hooks.lost(hooks.arg, why);
 }
 

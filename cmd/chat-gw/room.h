@@ -18,6 +18,7 @@
 #include <sys/queue.h>
 
 #include "conn.h"
+#include "gw.h"
 #include "frame.h"
 #include "map.h"
 
@@ -97,6 +98,12 @@ void room_history_add(struct room *r, struct frame *f);
  * room's seq + 1 when it holds none). */
 struct frame *room_history_at(const struct room *r, uint64_t s);
 uint64_t room_history_first(const struct room *r);
+/* Whether r is too big for presence changes to be pushed to its members
+ * (--presence-max-members): they ask with a presence query instead. */
+static inline bool room_presence_quiet(const struct room *r)
+{
+	return gw_cfg.presence_max_members && r->nmembers > gw_cfg.presence_max_members;
+}
 /* Send the batched presence changes of every room to presence_out. */
 void rooms_presence_flush(struct rooms *t);
 /* Send r's batched changes now (before a listing of r's users is shown, so

@@ -20,6 +20,7 @@
 #include "gw.h"
 #include "log.h"
 #include "name.h"
+#include "presence.h"
 #include "render.h"
 #include "shard.h"
 #include "skim.h"
@@ -166,9 +167,17 @@ static void up_typing(struct hub *h, struct room *r, const char *from)
 static void up_presence_changed(struct hub *h, struct room *r,
 				const struct map *joined, const struct map *left)
 {
+	struct upstream *u = up_of(h);
 	struct buf b = BUF_INIT(0), j = BUF_INIT(0), l = BUF_INIT(0);
 	struct frame *f;
 
+	if (!gw_cfg.presence_local) {
+		/* chat-presence counts users across gateways and tells
+		 * every gateway's members, ours included. */
+		if (!u->down)
+			presence_lines(&u->qs, r, joined, left);
+		return;
+	}
 	render_names(&j, joined, 0);
 	render_names(&l, left, 0);
 	render_presence_change(&b, r->name, j.data, j.len, l.data, l.len);
@@ -177,13 +186,16 @@ static void up_presence_changed(struct hub *h, struct room *r,
 		LOG_W("out of memory: presence changes not sent", "room=%s", log_q(r->name));
 		goto out;
 	}
-	room_fanout(r, f, NULL);
+	if (room_presence_quiet(r))
+		gw_m.presence_quiet.value++;
+	else
+		room_fanout(r, f, NULL);
 	frame_unref(f);
 	/* Other gateways tell their members too. */
 	b.len--; /* drop the closing brace */
 	b.data[b.len] = '\0';
 	buf_addf(&b, ",\"node\":\"%s\",\"route\":\"evt.%s\"}", gw_cfg.node, r->name);
-	query_send(&up_of(h)->qs, &b);
+	query_send(&u->qs, &b);
 out:
 	buf_release(&b);
 	buf_release(&j);
@@ -216,13 +228,17 @@ static bool span_true(const struct skim_field *f)
 
 /* A typing or presence event: to local members, unless it is our own. */
 static void up_event(struct upstream *u, const char *line, size_t n, struct room *r,
-		     const struct skim_field *node)
+		     const struct skim_field *node, bool presence)
 {
 	char who[ID_NODE_MAX + 1];
 	struct frame *f;
 
 	if (node->v && span_name(node, who, sizeof(who)) && !strcmp(who, gw_cfg.node))
 		return; /* our own: the local members had it already */
+	if (presence && room_presence_quiet(r)) {
+		gw_m.presence_quiet.value++;
+		return;
+	}
 	if (!skim_valid(line, n) || !(f = frame_from_bus(line, n, 0))) {
 		gw_m.bus_bad.value++;
 		LOG_W("bus event that is not valid JSON: dropped", "room=%s",
@@ -569,12 +585,27 @@ void up_line(struct upstream *u, const char *line, size_t n)
 	if (!strcmp(type, "message"))
 		catchup_message(&u->qs, r, line, n, (uint64_t)seq);
 	else
-		up_event(u, line, n, r, &f[F_NODE]);
+		up_event(u, line, n, r, &f[F_NODE], !strcmp(type, "presence"));
 }
+
+static void up_expire(struct upstream *u, int64_t now_us);
 
 static void up_tick(struct hub *h, int64_t now_us)
 {
 	struct upstream *u = up_of(h);
+
+	if (!gw_cfg.presence_local && !u->down &&
+	    now_us - u->beat_us >= (int64_t)gw_cfg.presence_interval_ms * 1000) {
+		u->beat_us = now_us;
+		presence_heartbeat(&u->qs, &h->rooms);
+	}
+	up_expire(u, now_us);
+}
+
+/* Answer what waited past --bus-timeout. */
+static void up_expire(struct upstream *u, int64_t now_us)
+{
+	struct hub *h = u->qs.h;
 	int64_t limit = (int64_t)gw_cfg.bus_timeout_ms * 1000;
 	struct map_ent *e = NULL;
 	size_t bucket = 0, n = 0, i;
@@ -622,6 +653,26 @@ static void up_tick(struct hub *h, int64_t now_us)
 void up_init(struct upstream *u, struct hub *h)
 {
 	queries_init(&u->qs, h);
+	u->down = false;
+	u->beat_us = 0;
+}
+
+void up_start(struct upstream *u)
+{
+	/* A process before us with our node may have died: its users go. */
+	if (!gw_cfg.presence_local)
+		presence_down(&u->qs);
+	u->beat_us = clock_mono_us();
+}
+
+void up_stop(struct upstream *u)
+{
+	if (gw_cfg.presence_local || u->down)
+		return;
+	u->down = true;
+	if (presence_down(&u->qs) < 0)
+		LOG_W("the bus did not take the down line: chat-presence will drop this "
+		      "gateway's users after their ttl", NULL);
 }
 
 void up_free(struct upstream *u)

@@ -13,6 +13,7 @@
 #ifndef CHAT_GW_UPSTREAM_H
 #define CHAT_GW_UPSTREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,12 +22,20 @@
 
 struct upstream {
 	struct queries qs;           /* what waits for the bus, and the hub */
+	int64_t beat_us;             /* the last presence heartbeat round */
+	bool down;                   /* the down line went: no more presence lines */
 };
 
 extern const struct hub_ops up_ops;
 
 /* Set up u for h (whose mode state it becomes). */
 void up_init(struct upstream *u, struct hub *h);
+/* The pipe is up: tell chat-presence to drop what an earlier process with
+ * our node left. */
+void up_start(struct upstream *u);
+/* The gateway stops: tell chat-presence its users are gone (a down line),
+ * before the clients' own leaves would trickle in. */
+void up_stop(struct upstream *u);
 /* Free what waits; nobody is answered. */
 void up_free(struct upstream *u);
 /* One line from the relay (n bytes, NUL-terminated). */

@@ -50,6 +50,8 @@ static LIST_HEAD(, conn) dirty = LIST_HEAD_INITIALIZER(dirty);
 static uv_prepare_t flusher;  /* writes them before the loop waits */
 static uv_timer_t flush_timer;/* bounds how long a flush may wait */
 static int64_t defer_since;   /* first turn the flush waited, 0: none */
+static int64_t turn_last_us;  /* the last prepare, 0 before the first */
+static uint64_t turn_idle_us; /* libuv's idle time then */
 static struct conn *sweep_next;/* where the next ping sweep goes on */
 static struct frame *ping_frame;/* the one ping every client is sent */
 
@@ -195,8 +197,30 @@ static void flush_timer_cb(uv_timer_t *t)
 	(void)t; /* the turn it makes runs the flush */
 }
 
+/* Before each wait: how long the loop worked since the last one (the
+ * time between two prepares less what libuv says it spent waiting). */
+static void ws_turn_busy(uv_loop_t *loop)
+{
+	int64_t now = clock_mono_us();
+	uint64_t idle = uv_metrics_idle_time(loop) / 1000;
+
+	if (turn_last_us) {
+		int64_t busy = now - turn_last_us - (int64_t)(idle - turn_idle_us);
+
+		if (busy < 0)
+			busy = 0;
+		metric_observe(&gw_m.loop_busy, (double)busy / 1e6);
+		if (busy > 100000)
+			LOG_I("a long loop turn", "ms=%lld connections=%zu heads=%u",
+			      (long long)(busy / 1000), hub.nconns, head_count());
+	}
+	turn_last_us = now;
+	turn_idle_us = idle;
+}
+
 static void ws_flush(uv_prepare_t *h)
 {
+	ws_turn_busy(h->loop);
 	struct conn *c;
 
 	if (LIST_EMPTY(&dirty))
@@ -463,15 +487,16 @@ static int ws_filter(struct lws *wsi, struct conn *c)
 	return 0;
 }
 
-/* Every second: visit a share of the connections, so that each is visited
- * once per --ping-interval and the pings of connections that came at
- * the same time are spread over the interval. A connection silent for
+/* Every WS_SWEEP_MS: visit a share of the connections, so that each is
+ * visited once per --ping-interval and the pings of connections that came
+ * at the same time are spread over the interval (5,000 connections pinged
+ * every second: 500 pings a tenth of a second, not 5,000 at once). A connection silent for
  * --ping-interval is pinged; one silent for --ping-timeout (no frame, no
  * pong) is dropped. Any frame from the client counts as a sign of life. */
 void ws_sweep(void)
 {
 	int64_t now = clock_mono_us();
-	uint64_t per_tick = hub.nconns * 1000 / gw_cfg.ping_ms + 1, i;
+	uint64_t per_tick = hub.nconns * WS_SWEEP_MS / gw_cfg.ping_ms + 1, i;
 
 	if (!ping_frame && !(ping_frame = frame_new_ping()))
 		return;

@@ -15,7 +15,9 @@ void ws_setup(void);
  * ws_start returns 0 or -1. */
 int ws_start(void *loop);
 void ws_stop(void);
-/* Once a second: ping the silent, drop the dead (a share of the
+#define WS_SWEEP_MS 100     /* how often ws_sweep runs */
+
+/* Every WS_SWEEP_MS: ping the silent, drop the dead (a share of the
  * connections each time). */
 void ws_sweep(void);
 /* The protocol callback for "chat.v1" (and plain HTTP on the same port). */

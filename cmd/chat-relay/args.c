@@ -57,6 +57,9 @@ static const char options_text[] =
 	"  --manual-ack              deliveries carry \"tag\" and are acked by\n"
 	"                            {\"type\":\"ack\",\"tag\":N} lines (default off)\n"
 	"  --quorum                  durable queues are quorum queues (default off)\n"
+	"  --single-active           --queue is declared with a single active\n"
+	"                            consumer: other relays on it are standbys\n"
+	"                            (default off; always on for chat.ingest.K)\n"
 	"  --ingest-shards N         ingest queues chat.ingest.0 .. N-1 (default\n"
 	"                            $CHAT_INGEST_SHARDS, else 1)\n"
 	"  --node ID                 this relay's node: CHAT_NODE of the child,\n"
@@ -89,7 +92,7 @@ void relay_usage(int fd, bool full)
 
 enum {
 	O_URL = 256, O_EXCHANGE, O_ROUTE, O_QUEUE, O_BIND, O_EXCLUSIVE,
-	O_MANUAL_ACK, O_QUORUM, O_PREFETCH, O_MAX_INFLIGHT, O_MAX_LINE,
+	O_MANUAL_ACK, O_QUORUM, O_SINGLE, O_PREFETCH, O_MAX_INFLIGHT, O_MAX_LINE,
 	O_RETRY_BUDGET, O_BACKOFF_MAX, O_CONNECT_TIMEOUT, O_HEARTBEAT,
 	O_READY_FD, O_HELP, O_VERSION, O_URL_FILE, O_CA, O_INSECURE,
 	O_INGEST_SHARDS, O_NODE, O_METRICS_FILE, O_STATS_INTERVAL,
@@ -111,6 +114,7 @@ static const struct option longopts[] = {
 	{ "exclusive", no_argument, NULL, O_EXCLUSIVE },
 	{ "manual-ack", no_argument, NULL, O_MANUAL_ACK },
 	{ "quorum", no_argument, NULL, O_QUORUM },
+	{ "single-active", no_argument, NULL, O_SINGLE },
 	{ "prefetch", required_argument, NULL, O_PREFETCH },
 	{ "max-inflight", required_argument, NULL, O_MAX_INFLIGHT },
 	{ "max-line", required_argument, NULL, O_MAX_LINE },
@@ -355,6 +359,7 @@ static int args_value(int c, const char *v, struct relay_opts *o, char *err,
 	case O_EXCLUSIVE: o->exclusive = true; return 0;
 	case O_MANUAL_ACK: o->manual_ack = true; return 0;
 	case O_QUORUM: o->quorum = true; return 0;
+	case O_SINGLE: o->single_active = true; return 0;
 	case O_PREFETCH:
 		if (opt_uint(v, 1, 65535, &n, err, errlen) < 0)
 			return -1;

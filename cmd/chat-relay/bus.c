@@ -271,7 +271,8 @@ static bool bus_is_ingest_queue(const char *name)
 }
 
 /* Declare queue name (durable unless exclusive; quorum under --quorum;
- * single-active-consumer when it is an ingest shard); the broker's name
+ * single-active-consumer when it is an ingest shard, or the --queue of
+ * --single-active); the broker's name
  * for it goes to out (outlen bytes). */
 static int bus_declare_queue(struct bus *b, const char *name, bool exclusive,
 			     char *out, size_t outlen)
@@ -288,7 +289,8 @@ static int bus_declare_queue(struct bus *b, const char *name, bool exclusive,
 		e[args.num_entries].value.value.bytes = amqp_cstring_bytes("quorum");
 		args.num_entries++;
 	}
-	if (bus_is_ingest_queue(name)) {
+	if (bus_is_ingest_queue(name) ||
+	    (b->o->single_active && b->o->queue && !strcmp(name, b->o->queue))) {
 		e[args.num_entries].key = amqp_cstring_bytes("x-single-active-consumer");
 		e[args.num_entries].value.kind = AMQP_FIELD_KIND_BOOLEAN;
 		e[args.num_entries].value.value.boolean = 1;

@@ -69,6 +69,7 @@ struct relay_opts {
 	bool exclusive;               /* exclusive auto-delete queue */
 	bool manual_ack;              /* deliveries acked by ack lines */
 	bool quorum;                  /* durable queues are quorum queues */
+	bool single_active;           /* --queue has a single active consumer */
 	bool consume;                 /* derived: deliveries wanted */
 	bool publish;                 /* derived: input lines are published */
 	unsigned prefetch;            /* unacked deliveries, 1..65535 */

@@ -204,3 +204,59 @@ msg() { printf '{"type":"message","room":"%s","seq":%d,"id":"x-%d","from":"z","b
 	wait_for 10 grep -q '"seq":1' "$T/a.frames"
 	kill -CONT "$rpid"
 }
+
+@test "presence belongs to chat-presence: down at start, join and leave lines, no local broadcast" {
+	wait_for 10 out_match '.type=="down" and .route=="presence" and .node=="gwt"'
+	client a alice r 0
+	wait_for 10 out_match '.type=="join" and .room=="r" and .users==["alice"] and .route=="presence" and .ttl==60000'
+	# the gateway does not tell its own members: chat-presence does
+	! grep -q '"joined"' "$T/a.frames"
+	exec {CLIENT_FD_a}>&-
+	wait_for 10 out_match '.type=="leave" and .room=="r" and .users==["alice"]'
+	! out_match '.route == "evt.r" and .type == "presence"'
+}
+
+@test "a heartbeat round names every user of every room, split under --max-line" {
+	stop_gw
+	exec {IN}>&-
+	GW_EXTRA="--presence-interval 1s --presence-ttl 3s --max-line 1024 --rate 100000" start_bus_gw
+	# 120 users with long names over 3 rooms, one connection each
+	pids=
+	for i in $(seq 1 120); do
+		probe "user-with-a-rather-long-name-$i" text:"{\"type\":\"join\",\"room\":\"hb$((i % 3))\"}" \
+			stalluntil:"$T/done" >/dev/null 2>&1 &
+		pids="$pids $!"
+	done
+	# answer the joins' seq queries as they come
+	wait_for 20 bash -c "[ \$(grep -c '\"type\":\"recover\"' '$T/out') -ge 120 ]"
+	jq -c 'select(.type=="recover") | {type:"recovered",rpc,room,seq:0,messages:[]}' "$T/out" >&"$IN"
+	wait_for 20 bash -c "[ \$(jq -s '[.[] | select(.type==\"heartbeat\") | .rooms | to_entries[] | .value[]] | unique | length' '$T/out') -ge 120 ]"
+	# every heartbeat line fits, and one round took several lines
+	[ "$(jq -c 'select(.type=="heartbeat")' "$T/out" | awk 'length > 1024' | wc -l)" -eq 0 ]
+	[ "$(jq -c 'select(.type=="heartbeat")' "$T/out" | wc -l)" -ge 3 ]
+	[ "$(jq -r 'select(.type=="heartbeat") | .ttl' "$T/out" | sort -u)" = 3000 ]
+	touch "$T/done"
+	for p in $pids; do wait_exit "$p" 10 || true; done
+}
+
+@test "SIGTERM: the down line goes out before the gateway exits" {
+	client a alice r 0
+	wait_for 10 out_match '.type=="join" and .users==["alice"]'
+	kill -TERM "$GW_PID"
+	wait_exit "$GW_PID" 10
+	GW_PID=
+	[ "$WAIT_STATUS" -eq 0 ]
+	# the start's down line, and the stop's, after the join
+	[ "$(jq -r 'select(.type=="down") | .node' "$T/out" | wc -l)" -eq 2 ]
+	[ "$(jq -r 'select(.type=="join" or .type=="down") | .type' "$T/out" | tail -n 1)" = down ]
+}
+
+@test "a presence query carries its limit; the answer's count and more reach the client" {
+	client a alice r 0
+	say a '{"type":"presence","room":"r","limit":2,"ref":"p"}'
+	wait_for 10 out_match '.type=="presence" and .route=="rpc.presence" and .limit==2'
+	q=$(rpc_of presence r)
+	bus "{\"type\":\"presence\",\"rpc\":\"$q\",\"room\":\"r\",\"users\":[\"a\",\"b\"],\"count\":7,\"more\":true}"
+	wait_for 10 grep -q '"ref":"p"' "$T/a.frames"
+	[ "$(frames a | jq -c 'select(.ref=="p") | [.users, .count, .more]')" = '[["a","b"],7,true]' ]
+}

@@ -85,30 +85,20 @@ help_options() {
 	[ "$n" -ge 10 ]
 }
 
-@test "every option of chat-archive --help has its entry in OPTIONS of chat-archive(1), with its default" {
-	local entries opt def entry missing= n=0
-	entries=$(option_entries "$TOP/man/chat-archive.1")
-	run help_options chat-archive
+@test "every option of chat-cli token --help has its entry in OPTIONS of chat-cli(1)" {
+	local entries opt missing=
+	entries=$(option_entries "$TOP/man/chat-cli.1")
+	run bash -c "'$BIN/chat-cli' token --help |
+		grep -oE '(^|[][ ,|])--?[A-Za-z][A-Za-z0-9-]*' | sed -E 's/^[][ ,|]//' | sort -u"
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -ge 20 ]
+	[ "${#lines[@]}" -ge 12 ]
 	for opt in "${lines[@]}"; do
-		grep -qE -- "^${opt}( |\$)" <<<"$entries" || missing="$missing $opt"
+		grep -qE -- "^(-[a-z], )?${opt}([ ,]|\$)" <<<"$entries" || missing="$missing $opt"
 	done
 	if [ -n "$missing" ]; then
-		echo "no OPTIONS entry in man/chat-archive.1 for:$missing" >&2
+		echo "no OPTIONS entry in man/chat-cli.1 for:$missing" >&2
 		return 1
 	fi
-	run "$BIN/chat-archive" --help
-	while read -r opt def; do
-		n=$((n + 1))
-		entry=$(grep -E -- "^$opt( |\$)" <<<"$entries")
-		[[ "$entry" == *"(default $def"[,\;\):\ ]* ]] || {
-			echo "man/chat-archive.1 does not give $opt the default $def: $entry" >&2
-			return 1
-		}
-	done < <(printf '%s\n' "$output" |
-		sed -nE 's/^  (--[a-z-]+|-v) [^(]*\(([0-9][^;):]*)[;):].*/\1 \2/p')
-	[ "$n" -ge 10 ]
 }
 
 @test "every option of chat-cli bench --help has its entry in OPTIONS of chat-cli(1), with its default" {
@@ -138,4 +128,56 @@ help_options() {
 	done < <(printf '%s\n' "$output" |
 		sed -nE 's/^  (--[a-z-]+) [^(]*\(default ([^;)]*)[;)].*/\1 \2/p')
 	[ "$n" -ge 10 ]
+}
+
+@test "every option of chat-archive --help has its entry in OPTIONS of chat-archive(1), with its default" {
+	local entries opt def entry missing= n=0
+	entries=$(option_entries "$TOP/man/chat-archive.1")
+	run help_options chat-archive
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -ge 20 ]
+	for opt in "${lines[@]}"; do
+		grep -qE -- "^${opt}( |\$)" <<<"$entries" || missing="$missing $opt"
+	done
+	if [ -n "$missing" ]; then
+		echo "no OPTIONS entry in man/chat-archive.1 for:$missing" >&2
+		return 1
+	fi
+	run "$BIN/chat-archive" --help
+	while read -r opt def; do
+		n=$((n + 1))
+		entry=$(grep -E -- "^$opt( |\$)" <<<"$entries")
+		[[ "$entry" == *"(default $def"[,\;\):\ ]* ]] || {
+			echo "man/chat-archive.1 does not give $opt the default $def: $entry" >&2
+			return 1
+		}
+	done < <(printf '%s\n' "$output" |
+		sed -nE 's/^  (--[a-z-]+|-v) [^(]*\(([0-9][^;):]*)[;):].*/\1 \2/p')
+	[ "$n" -ge 10 ]
+}
+
+@test "every option of chat-presence --help has its entry in OPTIONS of chat-presence(1), with its default" {
+	local entries opt def entry missing= n=0
+	entries=$(option_entries "$TOP/man/chat-presence.1")
+	run help_options chat-presence
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -ge 20 ]
+	for opt in "${lines[@]}"; do
+		grep -qE -- "^${opt}( |\$)" <<<"$entries" || missing="$missing $opt"
+	done
+	if [ -n "$missing" ]; then
+		echo "no OPTIONS entry in man/chat-presence.1 for:$missing" >&2
+		return 1
+	fi
+	run "$BIN/chat-presence" --help
+	while read -r opt def; do
+		n=$((n + 1))
+		entry=$(grep -E -- "^$opt( |\$)" <<<"$entries")
+		[[ "$entry" == *"(default $def"[,\;\)]* ]] || {
+			echo "man/chat-presence.1 does not give $opt the default $def: $entry" >&2
+			return 1
+		}
+	done < <(printf '%s\n' "$output" |
+		sed -nE 's/^  (--[a-z-]+|-v) [^(]*\(default ([^;)]*)[;)].*/\1 \2/p')
+	[ "$n" -ge 12 ]
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bats
 # chat-gw's browser client (GET /) in a real headless Chromium, driven by
-# Playwright from tests/browser/chat.test.mjs against a standalone gateway on
-# a free port. Needs /usr/bin/chromium (scripts/deps) and the npm package
-# playwright-core (npm ci into tests/browser/node_modules, once).
+# Playwright from tests/browser/chat.test.mjs (and token.test.mjs, with
+# --auth jwt) against a standalone gateway on a free port; browser-bus.bats
+# runs the page against the full system. Needs /usr/bin/chromium
+# (scripts/deps) and the npm package playwright-core (npm ci into
+# tests/browser/node_modules, once).
 
 bats_require_minimum_version 1.5.0
 load ../helper
@@ -24,7 +26,7 @@ setup() {
 		echo "no ${CHROMIUM:-/usr/bin/chromium} (scripts/deps installs chromium)" >&2
 		return 1
 	}
-	start_gw --standalone --auth none
+	start_gw --standalone --auth none --history 200
 }
 
 teardown() {
@@ -34,7 +36,7 @@ teardown() {
 # browser_test [NAME=VALUE...]: the Playwright suite against our gateway,
 # with more environment for it, bounded; its report in $output.
 browser_test() {
-	run timeout 120 env GW_HTTP="$GW_HTTP" "$@" \
+	run timeout 90 env GW_HTTP="$GW_HTTP" "$@" \
 		node --test --test-reporter=spec "$TOP/tests/browser/chat.test.mjs"
 }
 
@@ -46,13 +48,35 @@ browser_test() {
 	[[ "$output" == *'"chat.v1"'* ]]
 }
 
-@test "browser: history on first join, send, presence, typing, resume with since, gap fill" {
+@test "browser: history with sender and time, send, escaping, rooms and unread, scroll back, presence, typing, resume with since, ring gap, retried publish, gap fill" {
 	seed="said before the pages opened"
-	run "$BIN/chat-cli" send "$GW_URL" --user carol --room lobby "$seed"
+	json='{"n":1,"tags":["a","b"]}'
+	run "$BIN/chat-cli" send "$GW_URL" --user carol --room lobby --json "{\"text\":\"$seed\"}"
 	[ "$status" -eq 0 ]
-	browser_test SEED="$seed" SEED_FROM=carol ROOM=lobby
+	run "$BIN/chat-cli" send "$GW_URL" --user carol --room lobby --json "$json"
+	[ "$status" -eq 0 ]
+	seq 1 120 | sed 's/.*/{"text":"old &"}/' |
+		"$BIN/chat-cli" connect "$GW_URL" --user carol --room long >/dev/null
+	browser_test SEED="$seed" SEED_JSON="$json" SEED_FROM=carol ROOM=lobby LONG=long LONG_N=120
 	if [ "$status" -ne 0 ]; then
 		echo "node --test tests/browser/chat.test.mjs exited $status:"
+		echo "$output"
+		echo "chat-gw log:"
+		cat "$GW_LOG"
+		return 1
+	fi
+}
+
+@test "browser: ?token=JWT names the user, a forbidden room is said so, an expired token stops the page" {
+	stop_gw
+	printf 'browser-test-secret\n' >"$BATS_TEST_TMPDIR/secret"
+	start_gw --standalone --auth jwt --jwt-secret-file "$BATS_TEST_TMPDIR/secret"
+	token=$("$BIN/chat-cli" token --secret-file "$BATS_TEST_TMPDIR/secret" --sub erin \
+		--ttl 4s --rooms '["team-*"]')
+	run timeout 60 env GW_HTTP="$GW_HTTP" TOKEN="$token" \
+		node --test --test-reporter=spec "$TOP/tests/browser/token.test.mjs"
+	if [ "$status" -ne 0 ]; then
+		echo "node --test tests/browser/token.test.mjs exited $status:"
 		echo "$output"
 		echo "chat-gw log:"
 		cat "$GW_LOG"

@@ -2,8 +2,9 @@
 # chat-gw on the bus: two gateways, each the child of its own chat-relay
 # (exclusive auto-delete queue bound to msg.#, evt.# and node.NODE), and
 # the archive: chat-archive store behind a relay on the durable ingest
-# queue chat.ingest.0, chat-archive serve behind one on rpc.history, all
-# against a private RabbitMQ and a private PostgreSQL on loopback.
+# queue chat.ingest.0, chat-archive serve behind one on rpc.history, and
+# chat-presence track behind one on chat.presence, all against a private
+# RabbitMQ, PostgreSQL and Redis on loopback.
 
 bats_require_minimum_version 1.5.0
 load ../helper
@@ -11,12 +12,14 @@ load ../helper
 setup_file() {
 	rabbitmq_up || return 1
 	postgres_up || return 1
+	redis_up || return 1
 	"$BIN/chat-archive" init >/dev/null
 }
 
 teardown_file() {
 	rabbitmq_down
 	postgres_down
+	redis_down
 }
 
 setup() {
@@ -46,17 +49,37 @@ start_sequencer() {
 	"$BIN/chat-relay" --queue chat.rpc.history --bind chat:rpc.history \
 		-- "$BIN/chat-archive" serve >"$T/serve.out" 2>"$T/serve.err" </dev/null 3>&- &
 	PIDS="$PIDS $!"
+	start_presence presence
 }
 
-# start_pair NAME: chat-relay -- chat-gw --node NAME; sets NAME_URL and
+# start_presence NAME [chat-presence options]: chat-presence track behind
+# its relay on chat.presence; its pid in NAME_PID.
+start_presence() {
+	local name=$1
+	shift
+	"$BIN/chat-relay" --single-active --queue chat.presence --bind chat:presence \
+		--bind chat:rpc.presence \
+		-- "$BIN/chat-presence" track "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null 3>&- &
+	eval "${name}_PID=$!"
+	PIDS="$PIDS $!"
+}
+
+# stop_pairs: stop both gateways (and their relays).
+stop_pairs() {
+	kill -TERM "$gw1_RELAY" "$gw2_RELAY" 2>/dev/null
+	wait_exit "$gw1_RELAY" 15 || true
+	wait_exit "$gw2_RELAY" 15 || true
+}
+
+# start_pair NAME: chat-relay --node NAME -- chat-gw; sets NAME_URL and
 # NAME_RELAY. The gateway inherits the readiness fifo through the relay.
 start_pair() {
 	local name=$1 fifo="$T/$1.ready" addr=
+	rm -f "$fifo"
 	mkfifo "$fifo"
-	"$BIN/chat-relay" --exclusive --bind "chat:msg.#" --bind "chat:evt.#" \
-		--bind "chat:node.$name" \
-		-- "$BIN/chat-gw" --auth none --node "$name" --listen 127.0.0.1:0 \
-		--ready-fd 3 --rate 100000 --burst 100000 --bus-timeout 2s \
+	"$BIN/chat-relay" --node "$name" --exclusive --bind "chat:msg.#" --bind "chat:evt.#" \
+		-- "$BIN/chat-gw" --auth none --listen 127.0.0.1:0 \
+		--ready-fd 3 --rate 100000 --burst 100000 --bus-timeout 2s ${GW_OPTS:-} \
 		3>"$fifo" >"$T/$name.out" 2>"$T/$name.err" </dev/null &
 	PIDS="$PIDS $!"
 	eval "${name}_RELAY=$!"
@@ -80,6 +103,11 @@ listen() {
 }
 
 has() { grep -q -- "$2" "$T/$1.frames"; }
+# joined NAME USER / left NAME USER: a presence change NAME got names USER.
+joined() { [ -n "$(jq -c --arg u "$2" 'select(.type=="presence" and .joined and (.joined | index($u)))' "$T/$1.frames")" ]; }
+left() { [ -n "$(jq -c --arg u "$2" 'select(.type=="presence" and .left and (.left | index($u)))' "$T/$1.frames")" ]; }
+# times_left NAME USER: how many presence changes told NAME that USER left.
+times_left() { jq -c --arg u "$2" 'select(.type=="presence" and .left and (.left | index($u)))' "$T/$1.frames" | wc -l; }
 say() { local fd; eval "fd=\$LISTEN_FD_$1"; printf '%s\n' "$2" >&"$fd"; }
 seqs() { jq -r 'select(.type == "message") | .seq' "$T/$1.frames" | tr '\n' ' '; }
 
@@ -147,9 +175,65 @@ seqs() { jq -r 'select(.type == "message") | .seq' "$T/$1.frames" | tr '\n' ' ';
 }
 
 @test "a query nobody answers gets unavailable after --bus-timeout" {
+	kill -TERM "$presence_PID"
+	wait_exit "$presence_PID" 15
 	run --separate-stderr probe_at "$gw1_URL" alice text:'{"type":"presence","room":"x","ref":"p"}' recvuntil:error
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | jq -r '[.ref, .code] | join(" ")')" = "p unavailable" ]
+}
+
+@test "presence across gateways: a user on both is there once, and leaves when the last goes" {
+	listen a "$gw1_URL" alice pr
+	wait_for 20 joined a alice
+	listen d "$gw2_URL" dave pr
+	wait_for 20 joined a dave
+	# dave on gw1 too: no second announcement
+	listen d2 "$gw1_URL" dave pr
+	run --separate-stderr probe_at "$gw2_URL" bob text:'{"type":"presence","room":"pr","ref":"q"}' recvuntil:'"ref":"q"'
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | frames_of presence | jq -c '[(.users | sort), .count, .more]')" = '[["alice","dave"],2,false]' ]
+	# dave's gw2 connection goes: he is still there through gw1
+	eval "exec $LISTEN_FD_d>&-"
+	say a '{"type":"presence","room":"pr","ref":"q2"}'
+	wait_for 20 has a '"ref":"q2"'
+	[ "$(jq -c 'select(.ref=="q2") | .users | sort' "$T/a.frames")" = '["alice","dave"]' ]
+	! left a dave
+	# and his last one: he leaves, announced once
+	eval "exec $LISTEN_FD_d2>&-"
+	wait_for 20 left a dave
+	[ "$(jq -c 'select(.type=="presence" and .joined and (.joined | index("dave")))' "$T/a.frames" | wc -l)" -eq 1 ]
+	[ "$(times_left a dave)" -eq 1 ]
+}
+
+@test "a gateway that stops says so: its users are left at once, not after the TTL" {
+	listen a "$gw1_URL" alice st
+	listen b "$gw2_URL" bob st
+	wait_for 20 joined a bob
+	t0=$(date +%s%N)
+	kill -TERM "$gw2_RELAY"
+	wait_for 10 left a bob
+	# well within the default 60 s TTL
+	[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 10000 ]
+}
+
+@test "a gateway killed with -9: its users are left within the TTL plus a sweep, once, with two trackers" {
+	stop_pairs
+	start_presence presence2
+	GW_OPTS="--presence-interval 1s --presence-ttl 3s" start_pair gw1
+	GW_OPTS="--presence-interval 1s --presence-ttl 3s" start_pair gw2
+	listen a "$gw1_URL" alice k9
+	listen b "$gw2_URL" bob k9
+	wait_for 20 joined a bob
+	gwpid=$(cat "/proc/$gw2_RELAY/task/$gw2_RELAY/children")
+	kill -KILL "$gwpid" "$gw2_RELAY"
+	# left within the 3 s TTL and a sweep
+	wait_for 15 left a bob
+	# alice keeps hearing from chat-presence (her own joins, every
+	# heartbeat refreshes her) while both trackers sweep again and
+	# again: bob is told gone once
+	listen c "$gw1_URL" carol k9
+	wait_for 20 joined a carol
+	[ "$(times_left a bob)" -eq 1 ]
 }
 
 @test "broker away: publishes get unavailable, then go through again, and nothing is missed" {

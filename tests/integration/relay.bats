@@ -570,6 +570,21 @@ stripped() {
 	[ "$EXIT" -eq 0 ]
 }
 
+@test "--single-active: any queue with one active consumer, the other relay a standby" {
+	fresh_vhost
+	export CHAT_AMQP_URL=$VURL
+	bg a sub --single-active --queue "sa-$Q" --bind "chat:sa.$Q"
+	bg b sub --single-active --queue "sa-$Q" --bind "chat:sa.$Q"
+	run ctl -q list_queues -p "$VHOST" name arguments
+	[[ "$output" == *"sa-$Q"*'x-single-active-consumer",true'* ]]
+	lines 5 "sa.$Q" | timeout 30 "$BIN/chat-relay" pub
+	wait_for 20 bash -c "[ \$(cat '$T/a.out' '$T/b.out' | wc -l) -ge 5 ]"
+	# all five to one of them, in order
+	if [ -s "$T/a.out" ]; then act=a sb=b; else act=b sb=a; fi
+	[ "$(jq -r .n "$T/$act.out" | tr '\n' ' ')" = "1 2 3 4 5 " ]
+	[ ! -s "$T/$sb.out" ]
+}
+
 @test "--node: the child gets CHAT_NODE (host-pid by default), and with --exclusive node.ID reaches it" {
 	cat >"$T/child" <<-'EOF'
 	#!/bin/sh
