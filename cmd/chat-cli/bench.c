@@ -205,6 +205,60 @@ static void bench_connect_one(struct bench *b, struct bconn *c)
 	}
 }
 
+/* Whether c has a seq jump waiting for history. */
+static bool bench_hole_open(const struct bconn *c)
+{
+	return c->holes && c->holes->n;
+}
+
+/* Ask for history when c's first jump is there to ask about. */
+static void bench_hole_ask(struct bconn *c)
+{
+	c->want_hist = 1;
+	if (c->wsi)
+		lws_callback_on_writable(c->wsi);
+}
+
+/* Note that c skipped seqs lo..hi, for history to fill. Returns false when
+ * c has BENCH_HOLES_MAX open already (or no memory): then they are lost. */
+static bool bench_hole_add(struct bench *b, struct bconn *c, uint64_t lo,
+			   uint64_t hi)
+{
+	struct bholes *h = c->holes, *nh;
+	uint32_t cap;
+
+	if (!h || h->n == h->cap) {
+		cap = h ? h->cap * 2 : 4;
+		if (cap > BENCH_HOLES_MAX)
+			return false;
+		nh = realloc(h, sizeof(*nh) + cap * sizeof(nh->h[0]));
+		if (!nh)
+			return false;
+		if (!h)
+			nh->n = 0;
+		nh->cap = cap;
+		c->holes = h = nh;
+	}
+	h->h[h->n].lo = lo;
+	h->h[h->n].hi = hi;
+	h->n++;
+	b->holes++;
+	if (h->n == 1)
+		bench_hole_ask(c);
+	return true;
+}
+
+/* c's first jump is settled (filled or lost): on to the next. */
+static void bench_hole_done(struct bconn *c)
+{
+	struct bholes *h = c->holes;
+
+	memmove(h->h, h->h + 1, (h->n - 1) * sizeof(h->h[0]));
+	h->n--;
+	if (h->n)
+		bench_hole_ask(c);
+}
+
 /* Whatever is due from the heap: a connection to open again (on the next
  * URL), or a join to try again. */
 static bool bench_due_one(struct bench *b, int64_t now)
@@ -225,7 +279,7 @@ static bool bench_due_one(struct bench *b, int64_t now)
 	} else if (c->wsi && c->state == BC_JOINING) {
 		c->want_join = 1;
 		lws_callback_on_writable(c->wsi);
-	} else if (c->wsi && c->state == BC_JOINED && c->hole_hi) {
+	} else if (c->wsi && c->state == BC_JOINED && bench_hole_open(c)) {
 		c->want_hist = 1;
 		lws_callback_on_writable(c->wsi);
 	}
@@ -266,19 +320,20 @@ static void bench_write_join(struct bench *b, struct bconn *c)
 	lws_write(c->wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_TEXT);
 }
 
-/* Ask history for the newest part of c's hole (it answers the last
- * `limit` messages before `before`, oldest first). */
+/* Ask history for the newest part of c's first seq jump (it answers the
+ * last `limit` messages before `before`, oldest first). */
 static void bench_write_hist(struct bench *b, struct bconn *c)
 {
 	unsigned char buf[LWS_PRE + 256];
 	char room[BENCH_PREFIX_MAX + 16];
-	uint64_t n = c->hole_hi - c->hole_lo + 1;
+	struct bhole *h = &c->holes->h[0];
+	uint64_t n = h->hi - h->lo + 1;
 	int len;
 
 	bench_room_name(b, c->room, room, sizeof(room));
 	len = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
 		       "{\"type\":\"history\",\"room\":\"%s\",\"before\":%" PRIu64
-		       ",\"limit\":%" PRIu64 ",\"ref\":\"h\"}", room, c->hole_hi + 1,
+		       ",\"limit\":%" PRIu64 ",\"ref\":\"h\"}", room, h->hi + 1,
 		       n < 500 ? n : 500);
 	lws_write(c->wsi, buf + LWS_PRE, (size_t)len, LWS_WRITE_TEXT);
 }
@@ -451,20 +506,14 @@ static void bench_message(struct bench *b, struct bconn *c,
 		return; /* neither timed nor counted as a delivery */
 	}
 	if ((uint64_t)seq > c->last_seq + 1) {
-		if (b->reconnect && !c->hole_hi && c->state == BC_JOINED) {
-			/* Ask history for what was skipped. */
-			c->hole_lo = c->last_seq + 1;
-			c->hole_hi = (uint64_t)seq - 1;
-			b->holes++;
+		/* Skipped: ask history (--reconnect), else lost. */
+		if (b->reconnect && c->state == BC_JOINED &&
+		    bench_hole_add(b, c, c->last_seq + 1, (uint64_t)seq - 1))
 			LOG_I("seq jump: asking history", "conn=%ld from=%" PRIu64
 			      " to=%" PRIu64 " recovered=%d", (long)(c - b->conns),
-			      c->hole_lo, c->hole_hi, top[4].v != NULL);
-			c->want_hist = 1;
-			if (c->wsi)
-				lws_callback_on_writable(c->wsi);
-		} else {
+			      c->last_seq + 1, (uint64_t)seq - 1, top[4].v != NULL);
+		else
 			c->gaps += (uint64_t)seq - c->last_seq - 1;
-		}
 	}
 	c->last_seq = (uint64_t)seq;
 	if ((uint64_t)seq > r->max_seq)
@@ -592,7 +641,7 @@ static void bench_joined(struct bench *b, struct bconn *c, uint64_t seq)
 		if (c->last_seq > r->max_seq)
 			r->max_seq = c->last_seq;
 	}
-	if (c->hole_hi)
+	if (bench_hole_open(c))
 		c->want_hist = 1; /* its answer went with the old connection */
 	if ((c->pub >= 0 || c->want_hist) && c->wsi)
 		lws_callback_on_writable(c->wsi);
@@ -602,11 +651,16 @@ static void bench_joined(struct bench *b, struct bconn *c, uint64_t seq)
 /* A join answered by an error: tried again later when the gateway cannot
  * serve it now (with --reconnect); else the connection stays open but
  * is no subscriber. */
-static void bench_join_error(struct bench *b, struct bconn *c, const char *code)
+static void bench_join_error(struct bench *b, struct bconn *c, const char *code,
+			     const char *message)
 {
 	if (b->reconnect && code && (!strcmp(code, "unavailable") ||
 				     !strcmp(code, "rate_limited"))) {
 		b->join_retries++;
+		if (b->join_retries <= 3 || log_enabled(LOG_INFO))
+			LOG_W("join refused for now: trying again", "conn=%ld"
+			      " code=%s message=%s", (long)(c - b->conns),
+			      log_q(code), log_q(message));
 		bench_later(b, c, bench_delay_ms(b, &c->attempt));
 		return;
 	}
@@ -621,23 +675,26 @@ static void bench_join_error(struct bench *b, struct bconn *c, const char *code)
 	bench_settle(b, c);
 }
 
-/* A history answer for c's hole: what it holds of the hole is delivered
- * (counted as filled); the rest is asked for again, unless history had
- * none of it: then it is lost. */
+/* A history answer for c's first seq jump: what it holds of the jump is
+ * delivered (counted as filled); the rest is asked for again, unless
+ * history had none of it: then it is lost. */
 static void bench_history(struct bench *b, struct bconn *c, json_t *f)
 {
 	json_t *msgs = json_object_get(f, "messages"), *m, *body;
-	uint64_t lo = UINT64_MAX, n = 0, hi = c->hole_hi;
+	uint64_t lo = UINT64_MAX, n = 0, hi;
+	struct bhole *h;
 	int64_t seq;
 	size_t i;
 
-	if (!hi) {
+	if (!bench_hole_open(c)) {
 		b->frames_other++;
 		return;
 	}
+	h = &c->holes->h[0];
+	hi = h->hi;
 	json_array_foreach(msgs, i, m) {
 		seq = json_integer_value(json_object_get(m, "seq"));
-		if (seq < 1 || (uint64_t)seq < c->hole_lo || (uint64_t)seq > hi)
+		if (seq < 1 || (uint64_t)seq < h->lo || (uint64_t)seq > hi)
 			continue;
 		n++;
 		c->received++;
@@ -651,22 +708,20 @@ static void bench_history(struct bench *b, struct bconn *c, json_t *f)
 	}
 	if (!n) {
 		/* History has none of it: a real hole. */
-		c->gaps += hi - c->hole_lo + 1;
+		c->gaps += hi - h->lo + 1;
 		LOG_W("a seq gap history cannot fill: lost", "conn=%ld from=%"
-		      PRIu64 " to=%" PRIu64, (long)(c - b->conns), c->hole_lo, hi);
-		c->hole_lo = c->hole_hi = 0;
+		      PRIu64 " to=%" PRIu64, (long)(c - b->conns), h->lo, hi);
+		bench_hole_done(c);
 		return;
 	}
 	/* What lo..hi lacks (history is contiguous, unless messages are
 	 * missing from the store too) is lost; below lo, ask again. */
 	c->gaps += (hi - lo + 1) - n;
-	if (lo <= c->hole_lo) {
-		c->hole_lo = c->hole_hi = 0;
+	if (lo <= h->lo) {
+		bench_hole_done(c);
 	} else {
-		c->hole_hi = lo - 1;
-		c->want_hist = 1;
-		if (c->wsi)
-			lws_callback_on_writable(c->wsi);
+		h->hi = lo - 1;
+		bench_hole_ask(c);
 	}
 	if (b->phase == PH_DRAIN)
 		b->t_progress = clock_mono_us();
@@ -691,10 +746,11 @@ static void bench_frame_slow(struct bench *b, struct bconn *c, const char *p,
 	} else if (!strcmp(type, "error")) {
 		code = json_string_value(json_object_get(f, "code"));
 		bench_count(b->errors, code ? code : "?");
-		if (ref && !strcmp(ref, "h") && c->hole_hi)
+		if (ref && !strcmp(ref, "h") && bench_hole_open(c))
 			bench_later(b, c, bench_delay_ms(b, &c->attempt));
 		else if (c->state == BC_JOINING && (!ref || !strcmp(ref, "j")))
-			bench_join_error(b, c, code);
+			bench_join_error(b, c, code, json_string_value(
+						 json_object_get(f, "message")));
 		else if (c->pub >= 0)
 			bench_pub_error(b, c, ref, code, json_string_value(
 						json_object_get(f, "message")));
@@ -1066,7 +1122,7 @@ static bool bench_drained(struct bench *b, bool why)
 
 		if (!c->was_joined || c->acked_base == UINT64_MAX)
 			continue;
-		if ((b->reconnect && (!back || c->hole_hi ||
+		if ((b->reconnect && (!back || bench_hole_open(c) ||
 				      c->last_seq < b->rooms[c->room].max_seq)) ||
 		    (back && c->received - c->dups <
 			     b->rooms[c->room].acked - c->acked_base)) {
@@ -1074,12 +1130,12 @@ static bool bench_drained(struct bench *b, bool why)
 				LOG_W("drain: a subscriber is not done", "conn=%"
 				      PRIu32 " state=%u last_seq=%" PRIu64
 				      " room_seq=%" PRIu64 " received=%" PRIu64
-				      " acked=%" PRIu64 " hole=%" PRIu64 "..%" PRIu64,
+				      " acked=%" PRIu64 " jumps_open=%" PRIu32,
 				      i, c->state, c->last_seq,
 				      b->rooms[c->room].max_seq,
 				      c->received - c->dups,
 				      b->rooms[c->room].acked - c->acked_base,
-				      c->hole_lo, c->hole_hi);
+				      c->holes ? c->holes->n : 0);
 			return false;
 		}
 	}
@@ -1572,6 +1628,9 @@ out:
 		}
 	}
 	timeq_free(&b->due);
+	if (b->conns)
+		for (i = 0; i < b->nconns; i++)
+			free(b->conns[i].holes);
 	free(b->conns);
 	free(b->pubs);
 	free(b->rooms);

@@ -22,6 +22,19 @@
 #define BENCH_CODES 8                /* distinct error / close codes kept */
 #define BENCH_PREFIX_MAX 64          /* --room-prefix */
 
+#define BENCH_HOLES_MAX 64           /* seq jumps one subscriber may have open */
+
+/* The seq jumps of one subscriber waiting for history, oldest first; the
+ * first is the one being asked for. */
+struct bholes {
+	uint32_t n;              /* jumps held */
+	uint32_t cap;            /* jumps it has room for */
+	struct bhole {
+		uint64_t lo;     /* first seq skipped */
+		uint64_t hi;     /* last seq skipped (still missing) */
+	} h[];
+};
+
 enum bconn_state {
 	BC_IDLE = 0,     /* not started, or waiting to reconnect */
 	BC_CONNECTING,   /* handshake in flight */
@@ -42,8 +55,7 @@ struct bconn {
 	uint64_t acked_base;     /* room's acked count when it first joined */
 	uint64_t acked_end;      /* room's acked count when it closed */
 	int64_t t_down;          /* mono us: when it last dropped or churned */
-	uint64_t hole_lo;        /* seqs skipped, being asked for by history: */
-	uint64_t hole_hi;        /*   hole_lo..hole_hi; hole_hi 0: none */
+	struct bholes *holes;    /* seq jumps to ask history for, or NULL */
 	uint32_t room;           /* room index */
 	int32_t pub;             /* publisher index, or -1 */
 	uint16_t close_code;     /* code of the server's close frame */

@@ -1,10 +1,10 @@
 # The fault suites' tree (tests/integration/faults-*.bats): what issue 10
 # calls the running system, assembled here the way an operator would,
-# minus the supervisor: a private RabbitMQ and a private PostgreSQL (per
+# minus the supervisor: a private RabbitMQ, PostgreSQL and Redis (per
 # file), and per test two bus-mode gateways sharing ONE port
 # (chat-relay -- chat-gw --reuseport), the archive's store on each ingest
 # shard (optionally a standby on the same queue: single active consumer),
-# and the archive's serve. Streams come from `chat-cli bench --reconnect`
+# the archive's serve and chat-presence track. Streams come from `chat-cli bench --reconnect`
 # and are judged by its accounting and by psql, never by eye.
 #
 # Every wait is bounded; every process is stopped by its pid.
@@ -13,12 +13,14 @@
 tree_servers_up() {
 	rabbitmq_up || return 1
 	postgres_up || return 1
+	redis_up || return 1
 	"$BIN/chat-archive" init >/dev/null || return 1
 }
 
 tree_servers_down() {
 	rabbitmq_down
 	postgres_down
+	redis_down
 }
 
 # free_port: a loopback TCP port nothing listens on now.
@@ -47,6 +49,9 @@ tree_teardown() {
 	fi
 	if ! "$TOP/scripts/postgres" status "$PG_DIR" 2>/dev/null; then
 		PG_FSYNC=off "$TOP/scripts/postgres" start "$PG_DIR" >/dev/null || true
+	fi
+	if ! "$TOP/scripts/redis" status "$REDIS_DIR" 2>/dev/null; then
+		"$TOP/scripts/redis" start "$REDIS_DIR" >/dev/null || true
 	fi
 }
 
@@ -90,6 +95,14 @@ serve_up() {
 		-- "$BIN/chat-archive" serve
 }
 
+# presence_up [NAME]: chat-presence track behind a --single-active relay
+# on chat.presence (presence lines and queries).
+presence_up() {
+	relay_bg "${1:-presence}" --single-active --queue chat.presence \
+		--bind chat:presence --bind chat:rpc.presence \
+		-- "$BIN/chat-presence" track
+}
+
 # gw_up NAME: chat-relay -- chat-gw --reuseport on $PORT, both with
 # default names (the relay's node is the gateway's, by construction).
 # Waits for the gateway's readiness line. Sets NAME_PID (the relay).
@@ -117,14 +130,15 @@ gw_child() {
 	cat "/proc/$1/task/$1/children" 2>/dev/null | tr -d ' '
 }
 
-# tree_up [SHARDS]: the archive (one store per shard), serve, and two
-# gateways gwa and gwb on $PORT.
+# tree_up [SHARDS]: the archive (one store per shard), serve, presence,
+# and two gateways gwa and gwb on $PORT.
 tree_up() {
 	local k shards=${1:-${CHAT_INGEST_SHARDS:-1}}
 	for ((k = 0; k < shards; k++)); do
 		store_up "store$k" "$k" || return 1
 	done
 	serve_up || return 1
+	presence_up || return 1
 	gw_up gwa || return 1
 	gw_up gwb || return 1
 }
