@@ -9,6 +9,7 @@
 #   make run        install what is missing, build, start the chat system
 #   make asan       build with AddressSanitizer+UBSan into build-asan/bin/
 #   make fuzz       build the libFuzzer targets into build-fuzz/
+#   make fuzz-long  fuzz each target for FUZZ_SECONDS (default an hour)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 .DEFAULT_GOAL := all
@@ -53,7 +54,7 @@ $(foreach p,$(PROGS),$(eval $(call prog_rules,$(p))))
 PROG_ARCHIVES := $(PROGS:%=$(BUILD)/cmd/%.a)
 
 all: $(PROGS:%=$(BUILD)/bin/%) bin
-.PHONY: all bin check asan fuzz run install clean deps
+.PHONY: all bin check asan fuzz fuzz-long run install clean deps
 
 # bin/ is the stable place scripts and tests call programs from.
 bin: $(PROGS:%=$(BUILD)/bin/%)
@@ -83,22 +84,31 @@ asan:
 
 build-asan-units: $(UNITS)
 
-fuzz:
+# Each fuzz target links the sources its "links:" comment names.
+FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h) $(wildcard cmd/*/*.c) $(wildcard cmd/*/*.h)
 	@mkdir -p build-fuzz
-	for f in $(FUZZ_SRC); do \
-		n=$$(basename $$f .c); \
-		clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
-			-Ilib -Icmd/chat-gw $(PKG_CFLAGS) -o build-fuzz/$$n $$f \
-			$$(sed -n 's|^/\* *links: *\(.*\) *\*/|\1|p' $$f) $(PKG_LIBS) -lm || exit 1; \
-	done
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
+		-Ilib -Icmd/chat-gw $(PKG_CFLAGS) -o $@ $< \
+		$$(sed -n 's|^/\* *links: *\(.*\) *\*/|\1|p' $<) $(PKG_LIBS) -lm
+
+fuzz: $(FUZZ_BINS)
+
+# Hours of fuzzing: FUZZ_SECONDS per target (default 3600), each target on
+# its corpus copy, crashes kept under build-fuzz/crashes/.
+fuzz-long: fuzz
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-3600} ONLY_FUZZ=1 tests/run
 
 # check and run install what is missing first (scripts/deps), then build in
 # a fresh make so pkg-config sees the new packages.
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+
 check:
 	scripts/deps
-	$(MAKE) all units
-	$(MAKE) asan
-	$(MAKE) fuzz
+	$(MAKE) -j$(NPROC) all units
+	$(MAKE) -j$(NPROC) asan
+	$(MAKE) -j$(NPROC) fuzz
 	tests/run
 
 run:

@@ -37,6 +37,7 @@ struct cli_ctx_opts {
 	unsigned int fd_limit;      /* 0: lws default (the fd rlimit) */
 	unsigned int timeout_s;     /* handshake timeout */
 	bool tls;                   /* any wss:// URL */
+	const char *ca_file;        /* trusted certificates (PEM), or NULL: the system's */
 	unsigned int header_pool;   /* handshakes that may be in flight */
 	void *user;                 /* lws_context_user() */
 	void *uv_loop;              /* a uv_loop_t to run on (epoll), or NULL */

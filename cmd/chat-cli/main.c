@@ -17,10 +17,12 @@
 const char cli_usage_connect[] =
 	"usage: chat-cli connect URL (--user U | --token T | --token-file F)\n"
 	"           [--room R]... [--since SEQ] [--text] [--no-stdin]\n"
-	"           [--window N] [--timeout D] [-v N]\n";
+	"           [--window N] [--timeout D] [--token-in-url] [--ca F | --insecure]\n"
+	"           [-v N]\n";
 const char cli_usage_send[] =
 	"usage: chat-cli send URL (--user U | --token T | --token-file F)\n"
-	"           --room R [--json] [--timeout D] [-v N] MESSAGE\n";
+	"           --room R [--json] [--timeout D] [--token-in-url]\n"
+	"           [--ca F | --insecure] [-v N] MESSAGE\n";
 const char cli_usage_token[] =
 	"usage: chat-cli token (--secret-file F | --key-file F --alg RS256|ES256) --sub U\n"
 	"           [--ttl D] [--nbf D] [--kid K] [--iss I] [--aud A]\n"

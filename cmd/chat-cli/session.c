@@ -64,6 +64,9 @@ struct session {
 	bool no_stdin;           /* --no-stdin: only listen */
 	uint64_t window;         /* most publishes in flight */
 	uint64_t timeout_ms;     /* --timeout */
+	const char *auth_token;  /* sent in the first frame, or NULL */
+	const char *ca_file;     /* --ca */
+	bool insecure;           /* --insecure */
 	const char *message;     /* send: MESSAGE */
 	bool json_body;          /* send --json */
 
@@ -428,7 +431,7 @@ static void session_frame(struct session *s, const char *p, size_t len)
 		return;
 	}
 	if (s->mode == MODE_SEND) {
-		if (!s->closing) /* the first answer decides */
+		if (!s->closing && strcmp(type, "authed")) /* the first answer decides */
 			session_frame_send(s, f, type, p, len);
 		json_decref(f);
 		return;
@@ -475,6 +478,17 @@ static void session_established(struct session *s)
 
 	s->established = true;
 	LOG_I("connected", "url=%s", log_q(s->url.text));
+	if (s->auth_token) {
+		/* The token in the first frame, not in the URL (which proxies
+		 * and access logs keep). */
+		o = json_pack("{s:s,s:s,s:s}", "type", "auth", "token", s->auth_token,
+			      "ref", "auth");
+		frame = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		if (frame)
+			session_enqueue(s, frame, strlen(frame));
+		free(frame);
+		json_decref(o);
+	}
 	for (i = 0; i < s->nrooms; i++) {
 		char ref[300];
 
@@ -562,8 +576,12 @@ static void session_closed(struct session *s)
 	lws_sul_cancel(&s->sul_close);
 	lws_sul_cancel(&s->sul_timeout);
 	if (s->peer_closed) {
-		LOG_W("connection closed by server", "code=%d reason=%s",
-		      s->close_code, log_q(s->close_reason));
+		if (s->close_code == 1008)
+			LOG_F("server refused the credentials", "url=%s code=1008 reason=%s",
+			      log_q(s->url.text), log_q(s->close_reason));
+		else
+			LOG_W("connection closed by server", "code=%d reason=%s",
+			      s->close_code, log_q(s->close_reason));
 		if (s->mode == MODE_SEND && !s->rc_set) {
 			session_set_rc(s, s->close_code == 1008 ? EX_NOPERM :
 					  EX_TEMPFAIL);
@@ -779,6 +797,7 @@ static int session_run(struct session *s)
 	co.protocols = session_protocols;
 	co.timeout_s = (unsigned int)((s->timeout_ms + 999) / 1000);
 	co.tls = s->url.tls;
+	co.ca_file = s->ca_file;
 	co.user = s;
 	s->ctx = cli_ctx_new(&co);
 	if (!s->ctx) {
@@ -805,6 +824,9 @@ static int session_run(struct session *s)
 	ci.protocol = "chat.v1";
 	ci.local_protocol_name = "chat.v1";
 	ci.ssl_connection = s->url.tls ? LCCSCF_USE_SSL : 0;
+	if (s->url.tls && s->insecure)
+		ci.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_ALLOW_EXPIRED |
+				     LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK | LCCSCF_ALLOW_INSECURE;
 	ci.pwsi = &s->ws;
 	LOG_D("connecting", "host=%s port=%d path=%s", log_q(s->url.host),
 	      s->url.port, log_q(s->url.path));
@@ -833,6 +855,10 @@ static const char session_common_help[] =
 	"  --user U            connect as U (gateway with --auth none)\n"
 	"  --token T           connect with the token T (gateway with --auth jwt)\n"
 	"  --token-file F      read the token from file F\n"
+	"  --token-in-url      send the token in the URL (?token=), for gateways\n"
+	"                      older than the auth frame (default: the first frame)\n"
+	"  --ca F              wss://: trust the certificates in F (PEM)\n"
+	"  --insecure          wss://: accept any certificate (tests only)\n"
 	"  --timeout D         handshake timeout and bounded wait for acks, like\n"
 	"                      500ms, 10s (default 10s)\n"
 	"  -v N                log level 0..3 on stderr (default 1)\n";
@@ -863,6 +889,9 @@ static int session_main(enum session_mode mode, int argc, char **argv)
 		{ "user", required_argument, NULL, 'u' },
 		{ "token", required_argument, NULL, 't' },
 		{ "token-file", required_argument, NULL, 'T' },
+		{ "token-in-url", no_argument, NULL, 'U' },
+		{ "ca", required_argument, NULL, 'C' },
+		{ "insecure", no_argument, NULL, 'I' },
 		{ "room", required_argument, NULL, 'r' },
 		{ "since", required_argument, NULL, 's' },
 		{ "text", no_argument, NULL, 'x' },
@@ -880,6 +909,7 @@ static int session_main(enum session_mode mode, int argc, char **argv)
 	char err[256], *tok = NULL;
 	uint64_t v;
 	int c, rc, nauth = 0;
+	bool token_in_url = false;
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -901,6 +931,9 @@ static int session_main(enum session_mode mode, int argc, char **argv)
 		case 'u': user = optarg; nauth++; break;
 		case 't': token = optarg; nauth++; break;
 		case 'T': token_file = optarg; nauth++; break;
+		case 'U': token_in_url = true; break;
+		case 'C': s->ca_file = optarg; break;
+		case 'I': s->insecure = true; break;
 		case 'r':
 			if (s->nrooms == SESSION_ROOMS_MAX) {
 				rc = cli_usage_error(cmd, "at most %d --room",
@@ -1021,8 +1054,10 @@ static int session_main(enum session_mode mode, int argc, char **argv)
 		}
 		token = tok;
 	}
-	if (cli_url_add_query(&s->url, user ? "user" : "token",
-			      user ? user : token) < 0) {
+	if (token && !token_in_url) {
+		s->auth_token = token;
+	} else if (cli_url_add_query(&s->url, user ? "user" : "token",
+				     user ? user : token) < 0) {
 		rc = cli_usage_error(cmd, "URL with credentials is too long");
 		goto out;
 	}

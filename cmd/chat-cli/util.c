@@ -152,6 +152,7 @@ struct lws_context *cli_ctx_new(const struct cli_ctx_opts *o)
 	info.pt_serv_buf_size = 16384;
 	if (o->tls)
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.client_ssl_ca_filepath = o->ca_file;
 	/* No extensions: permessage-deflate costs ~100 KB per connection. */
 	info.extensions = NULL;
 	info.pcontext = o->pcontext;

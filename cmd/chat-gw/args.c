@@ -31,9 +31,15 @@ static const char options_text[] =
 	"  --auth none|jwt         none takes ?user=NAME (development); jwt (default)\n"
 	"                          takes ?token=JWT signed HS256\n"
 	"  --jwt-secret-file FILE  the HS256 secret\n"
+	"  --jwt-key-file FILE     RS256/ES256 public keys: PEM or JWKS (reread on HUP)\n"
+	"  --jwt-issuer ISS        the iss tokens must have (not checked)\n"
+	"  --jwt-audience AUD      an aud tokens must name (tokens with aud refused)\n"
+	"  --jwt-leeway DUR        clock skew allowed for exp, nbf, iat (30s)\n"
 	"  --node ID               node name in message ids and bus routes\n"
 	"                          ($CHAT_NODE, else short host name and pid)\n"
 	"  --ready-fd N            write ADDR:PORT and a newline to fd N when listening\n"
+	"  --tls-cert FILE         speak TLS (wss://) with this PEM certificate chain\n"
+	"  --tls-key FILE          and this private key (both reread on HUP)\n"
 	"  --reuseport             share the port with other chat-gw (SO_REUSEPORT)\n"
 	"  --max-conns N           connections (100000); more are refused with 503\n"
 	"  --max-conns-per-ip N    connections from one address (0: no limit)\n"
@@ -89,7 +95,8 @@ enum {
 	O_PINGTO, O_MAXLINE, O_BACKLOG, O_BUSTO, O_MAXPEND, O_PRESBATCH,
 	O_ROOMHOLD, O_SHARDS, O_SNDBUF, O_CONNSIP, O_HEADSIP, O_HSTO, O_MAXHDR,
 	O_SQBYTES, O_REQRATE, O_REQBURST, O_PENDCONN, O_ORIGIN, O_PRESMODE,
-	O_PRESINT, O_PRESTTL, O_PRESMAX, O_HELP, O_VERSION,
+	O_PRESINT, O_PRESTTL, O_PRESMAX, O_KEYFILE, O_ISS, O_AUD, O_LEEWAY,
+	O_TLSCERT, O_TLSKEY, O_HELP, O_VERSION,
 };
 
 static const struct option longopts[] = {
@@ -97,6 +104,12 @@ static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, O_LISTEN },
 	{ "auth", required_argument, NULL, O_AUTH },
 	{ "jwt-secret-file", required_argument, NULL, O_SECRET },
+	{ "jwt-key-file", required_argument, NULL, O_KEYFILE },
+	{ "jwt-issuer", required_argument, NULL, O_ISS },
+	{ "jwt-audience", required_argument, NULL, O_AUD },
+	{ "jwt-leeway", required_argument, NULL, O_LEEWAY },
+	{ "tls-cert", required_argument, NULL, O_TLSCERT },
+	{ "tls-key", required_argument, NULL, O_TLSKEY },
 	{ "node", required_argument, NULL, O_NODE },
 	{ "ready-fd", required_argument, NULL, O_READY },
 	{ "reuseport", no_argument, NULL, O_REUSEPORT },
@@ -182,6 +195,7 @@ static const struct args_num nums[] = {
 	{ O_PRESINT, K_DUR, F(presence_interval_ms), 100, 3600000 },
 	{ O_PRESTTL, K_DUR, F(presence_ttl_ms), 1000, 86400000 },
 	{ O_PRESMAX, K_NUM, F(presence_max_members), 0, 100000000 },
+	{ O_LEEWAY, K_DUR, F(jwt_leeway_ms), 0, 3600000 },
 };
 
 static void args_defaults(struct gw_config *cfg)
@@ -209,6 +223,7 @@ static void args_defaults(struct gw_config *cfg)
 	cfg->presence_interval_ms = 15000;
 	cfg->presence_ttl_ms = 60000;
 	cfg->presence_max_members = 1000;
+	cfg->jwt_leeway_ms = 30000;
 	cfg->rate = 50;
 	cfg->burst = 500;
 	cfg->history = 1000;
@@ -264,37 +279,10 @@ static int args_num(int c, const char *v, struct gw_config *cfg, char *err,
 	return -1;
 }
 
-/* The HS256 secret: the file whole, trailing white space ignored (as
- * chat-cli token reads it). */
-static int args_secret(struct gw_config *cfg, const char *path, char *err,
-		       size_t errlen)
-{
-	size_t n;
-	char *s = file_read_small(path, 4096, &n);
-
-	if (!s) {
-		if (errno == ENOBUFS)
-			snprintf(err, errlen, "unable to read secret file '%s': longer than "
-				 "4096 bytes", path);
-		else
-			snprintf(err, errlen, "unable to open secret file '%s': %s", path,
-				 strerror(errno));
-		return -1;
-	}
-	if (n == 0) {
-		snprintf(err, errlen, "secret file '%s' is empty", path);
-		free(s);
-		return -1;
-	}
-	cfg->secret = (unsigned char *)s;
-	cfg->secretlen = n;
-	return 0;
-}
-
 int gw_args(int argc, char **argv, struct gw_config *cfg, int *verbosity,
 	    char *err, size_t errlen)
 {
-	const char *secret_file = NULL, *env = getenv("CHAT_INGEST_SHARDS");
+	const char *env = getenv("CHAT_INGEST_SHARDS");
 	uint64_t v;
 	int c;
 
@@ -339,7 +327,12 @@ int gw_args(int argc, char **argv, struct gw_config *cfg, int *verbosity,
 				return ARGS_USAGE;
 			}
 			break;
-		case O_SECRET: secret_file = optarg; break;
+		case O_SECRET: cfg->secret_file = optarg; break;
+		case O_KEYFILE: cfg->key_file = optarg; break;
+		case O_ISS: cfg->jwt_issuer = optarg; break;
+		case O_AUD: cfg->jwt_audience = optarg; break;
+		case O_TLSCERT: cfg->tls_cert = optarg; break;
+		case O_TLSKEY: cfg->tls_key = optarg; break;
 		case O_NODE:
 			if (!id_node_valid(optarg)) {
 				snprintf(err, errlen, "'%s' is not a node name "
@@ -398,26 +391,26 @@ int gw_args(int argc, char **argv, struct gw_config *cfg, int *verbosity,
 	}
 	if (cfg->max_body > cfg->max_frame)
 		cfg->max_body = cfg->max_frame;
+	if (!cfg->tls_cert != !cfg->tls_key) {
+		snprintf(err, errlen, "--tls-cert and --tls-key go together");
+		return ARGS_USAGE;
+	}
 	if (cfg->presence_ttl_ms <= cfg->presence_interval_ms) {
 		snprintf(err, errlen, "--presence-ttl must be longer than --presence-interval");
 		return ARGS_USAGE;
 	}
 	if (cfg->auth == AUTH_JWT) {
-		if (!secret_file) {
-			snprintf(err, errlen, "--auth jwt needs --jwt-secret-file "
+		if (!cfg->secret_file && !cfg->key_file) {
+			snprintf(err, errlen, "--auth jwt needs --jwt-secret-file or --jwt-key-file "
 				 "(or use --auth none)");
 			return ARGS_USAGE;
 		}
-		if (args_secret(cfg, secret_file, err, errlen) < 0)
-			return ARGS_CONFIG;
 	}
 	return ARGS_RUN;
 }
 
 void gw_config_free(struct gw_config *cfg)
 {
-	free(cfg->secret);
-	cfg->secret = NULL;
 	free(cfg->origins);
 	cfg->origins = NULL;
 	cfg->norigins = 0;

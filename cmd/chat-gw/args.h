@@ -2,7 +2,7 @@
  * args: chat-gw's command line and environment -> struct gw_config (see
  * man/chat-gw.1). Nothing here prints or exits: main() reports what these
  * functions return.
- * Memory: the configuration owns the secret (free it with gw_config_free).
+ * Memory: strings point into argv; gw_config_free frees the origin list.
  */
 #ifndef CHAT_GW_ARGS_H
 #define CHAT_GW_ARGS_H
@@ -17,7 +17,7 @@ enum {
 	ARGS_HELP = 1,     /* --help, -h: print gw_usage(fd, true), exit 0 */
 	ARGS_VERSION = 2,  /* --version */
 	ARGS_USAGE = -1,   /* a usage error: err says why; exit 64 */
-	ARGS_CONFIG = -2,  /* a configuration error (the secret file): exit 78 */
+	ARGS_CONFIG = -2,  /* a configuration error: exit 78 */
 };
 
 /* Fill cfg (and *verbosity, -v) from argv and the environment (CHAT_NODE,

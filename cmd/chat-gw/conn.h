@@ -28,7 +28,9 @@ struct refent;
 struct conn {
 	void *wsi;                 /* transport handle (struct lws *) */
 	uint64_t id;               /* connection number, for bus replies */
-	char *user;                /* authenticated user, malloc'd */
+	char *user;                /* authenticated user, malloc'd; NULL until an
+				      auth frame, when the token did not come in
+				      the upgrade */
 	struct jwt_claims *claims; /* token claims when a rooms claim limits joins */
 	int64_t exp;               /* token expiry, seconds; 0 none */
 	LIST_HEAD(, member) rooms; /* memberships */
@@ -49,6 +51,7 @@ struct conn {
 	float work;                /* request bucket: joins, history, presence */
 	int64_t work_us;           /* its last refill, monotonic us */
 	int64_t last_rx_us;        /* when the client was last heard from */
+	int64_t opened_us;         /* when it was established */
 	char ip[48];               /* the client's address */
 	bool ip_counted;           /* counted in its address's connections */
 	uint16_t close_code;       /* non-zero: close with this after flush */

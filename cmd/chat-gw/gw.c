@@ -62,6 +62,9 @@ void gw_metrics_init(void)
 	gw_m.loop_busy.bounds = ack_bounds;
 	gw_m.loop_busy.nbounds = gw_m.ack_latency.nbounds;
 	reg(&gw_m.loop_busy, METRIC_HISTOGRAM, "chat_gw_loop_turn_seconds", "The work of one event loop turn (what a client may wait behind).", NULL);
+	gw_m.loop_cpu.bounds = ack_bounds;
+	gw_m.loop_cpu.nbounds = gw_m.ack_latency.nbounds;
+	reg(&gw_m.loop_cpu, METRIC_HISTOGRAM, "chat_gw_loop_turn_cpu_seconds", "The CPU time of one event loop turn.", NULL);
 	reg(&gw_m.bus_in, METRIC_COUNTER, "chat_gw_bus_lines_in_total", "Bus lines read from the relay.", NULL);
 	reg(&gw_m.bus_out, METRIC_COUNTER, "chat_gw_bus_lines_out_total", "Bus lines written to the relay.", NULL);
 	reg(&gw_m.bus_bad, METRIC_COUNTER, "chat_gw_bus_lines_bad_total", "Bus lines refused as malformed or too long.", NULL);

@@ -18,8 +18,13 @@ struct gw_config {
 	int port;                  /* --listen port, 0: any free port */
 	bool standalone;           /* --standalone: no bus */
 	enum gw_auth auth;         /* --auth */
-	unsigned char *secret;     /* --jwt-secret-file contents */
-	size_t secretlen;          /* its length */
+	const char *secret_file;   /* --jwt-secret-file: the HS256 secret */
+	const char *key_file;      /* --jwt-key-file: PEM or JWKS public keys */
+	const char *jwt_issuer;    /* --jwt-issuer: the iss tokens must have */
+	const char *jwt_audience;  /* --jwt-audience: an aud tokens must name */
+	uint64_t jwt_leeway_ms;    /* --jwt-leeway: clock skew allowed */
+	const char *tls_cert;      /* --tls-cert: PEM certificate (chain), or NULL */
+	const char *tls_key;       /* --tls-key: its private key */
 	char node[ID_NODE_MAX + 1];/* --node */
 	int ready_fd;              /* --ready-fd, -1 none */
 	bool reuseport;            /* --reuseport */
@@ -94,6 +99,7 @@ struct gw_metrics {
 	struct metric accept_paused;  /* connections not taken: out of descriptors */
 	struct metric ack_latency;    /* publish to ack, seconds */
 	struct metric loop_busy;      /* the work of one loop turn, seconds */
+	struct metric loop_cpu;       /* the CPU time of one loop turn, seconds */
 	struct metric bus_in;         /* bus lines read */
 	struct metric bus_out;        /* bus lines written */
 	struct metric bus_bad;        /* bus lines refused */

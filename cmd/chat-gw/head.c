@@ -25,6 +25,7 @@
 #include "gw.h"
 #include "log.h"
 #include "map.h"
+#include "tls.h"
 
 #define HEAD_FIRST 1024          /* a head's first buffer; grows to --max-header */
 #define HEAD_DRAIN_US 1000000    /* how long a refused head is drained */
@@ -37,6 +38,7 @@ struct peer {
 
 struct head {
 	int fd;                      /* the socket */
+	struct lws *wsi;             /* TLS: libwebsockets has it already */
 	uv_poll_t poll;              /* its watcher */
 	int64_t deadline_us;         /* read the head, or finish draining, by */
 	bool draining;               /* refused: reading and dropping until EOF */
@@ -54,7 +56,6 @@ static struct map peers;         /* address -> struct peer */
 static uv_loop_t *hloop;
 static uv_timer_t timer;         /* checks deadlines while heads wait */
 static bool timer_on;
-static struct lws_vhost *hvh;    /* where complete heads go */
 
 static struct peer *peer_get(const char *ip, bool create)
 {
@@ -98,6 +99,12 @@ static void head_drop(struct head *hd, bool keep_fd)
 	if (!hd->draining && p) {
 		p->heads--;
 		peer_maybe_drop(hd->ip, p);
+	}
+	if (hd->wsi) {
+		/* TLS: the socket is libwebsockets'; only the entry goes */
+		lws_set_opaque_user_data(hd->wsi, NULL);
+		free(hd);
+		return;
 	}
 	/* uv_close takes the fd out of the loop at once; the handle's
 	 * memory goes in the callback. */
@@ -159,7 +166,7 @@ static void head_complete(struct head *hd)
 		return;
 	}
 	head_drop(hd, true);
-	if (!lws_adopt_socket_vhost_readbuf(hvh, fd, hd->buf, hd->len)) {
+	if (!lws_adopt_socket_vhost_readbuf(tls_vhost(), fd, hd->buf, hd->len)) {
 		/* lws closed it: its descriptor table is full. */
 		gw_m.accept_paused.value++;
 		LOG_W("unable to adopt a connection", "ip=%s", log_q(hd->ip));
@@ -243,6 +250,14 @@ static void head_on_timer(uv_timer_t *t)
 	(void)t;
 	while ((hd = TAILQ_FIRST(&reading)) && hd->deadline_us <= now) {
 		gw_m.refused_timeout.value++;
+		if (hd->wsi) {
+			/* TLS: no status can be read in clear: close */
+			LOG_I("refused a request", "status=408 ip=%s tls=1", log_q(hd->ip));
+			lws_set_timeout(hd->wsi, PENDING_TIMEOUT_USER_REASON_BASE,
+					LWS_TO_KILL_ASYNC);
+			head_drop(hd, true);
+			continue;
+		}
 		head_refuse(hd, 408, "the request head did not come in time");
 	}
 	while ((hd = TAILQ_FIRST(&draining)) && hd->deadline_us <= now)
@@ -251,6 +266,49 @@ static void head_on_timer(uv_timer_t *t)
 		uv_timer_stop(&timer);
 		timer_on = false;
 	}
+}
+
+/* TLS: the door cannot read the head (it is encrypted): the connection
+ * goes to libwebsockets at once, and the door keeps only its deadline and
+ * its address's count, until libwebsockets reports the request
+ * (head_done) or the deadline passes. */
+static void head_accept_tls(struct head *hd, struct peer *p)
+{
+	struct lws_vhost *vh = tls_vhost();
+
+	if (gw_cfg.max_heads_per_ip && p->heads >= gw_cfg.max_heads_per_ip) {
+		gw_m.refused_per_ip.value++;
+		close(hd->fd);
+		peer_maybe_drop(hd->ip, p);
+		free(hd);
+		return;
+	}
+	hd->wsi = lws_adopt_socket_vhost(vh, hd->fd);
+	if (!hd->wsi) {
+		gw_m.accept_paused.value++;
+		LOG_W("unable to adopt a connection", "ip=%s", log_q(hd->ip));
+		peer_maybe_drop(hd->ip, p);
+		free(hd);
+		return;
+	}
+	tls_conn_add(vh);
+	lws_set_opaque_user_data(hd->wsi, hd);
+	hd->deadline_us = clock_mono_us() + (int64_t)gw_cfg.handshake_timeout_ms * 1000;
+	TAILQ_INSERT_TAIL(&reading, hd, entry);
+	nheads++;
+	p->heads++;
+	if (!timer_on) {
+		uv_timer_start(&timer, head_on_timer, 100, 100);
+		timer_on = true;
+	}
+}
+
+void head_done(struct lws *wsi)
+{
+	struct head *hd = lws_get_opaque_user_data(wsi);
+
+	if (hd && hd->wsi == wsi)
+		head_drop(hd, true);
 }
 
 void head_accept(int fd, const struct sockaddr *addr, socklen_t addrlen)
@@ -270,6 +328,16 @@ void head_accept(int fd, const struct sockaddr *addr, socklen_t addrlen)
 	else
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)addr)->sin_addr,
 			  hd->ip, sizeof(hd->ip));
+	if (tls_on()) {
+		p = peer_get(hd->ip, true);
+		if (!p) {
+			close(fd);
+			free(hd);
+			return;
+		}
+		head_accept_tls(hd, p);
+		return;
+	}
 	if (uv_poll_init(hloop, &hd->poll, fd) < 0) {
 		close(fd);
 		free(hd);
@@ -332,7 +400,7 @@ int head_start(void *loop, struct lws_vhost *vh)
 	struct map empty = MAP_INIT;
 
 	hloop = loop;
-	hvh = vh;
+	(void)vh;
 	peers = empty;
 	return uv_timer_init(hloop, &timer) < 0 ? -1 : 0;
 }

@@ -9,6 +9,9 @@
  * complete head is handed to libwebsockets (with the bytes read), so a
  * slow or idle client never holds one of its header tables, and /healthz
  * and /metrics stay answerable whatever strangers send.
+ * With TLS the head is encrypted: the connection goes to libwebsockets at
+ * once, and the door keeps its deadline and its address's count until
+ * libwebsockets has the request (head_done).
  * The door also counts the WebSocket connections of each address, for
  * --max-conns-per-ip.
  * Memory: the door owns each head until it is handed over or closed.
@@ -30,6 +33,9 @@ void head_stop(void);
 /* A connection was accepted (fd, non-blocking, from addr): read its
  * head. The door owns fd from now on. */
 void head_accept(int fd, const struct sockaddr *addr, socklen_t addrlen);
+/* TLS: libwebsockets has the request of wsi (or wsi is gone): the door
+ * stops timing it. Does nothing for other connections. */
+void head_done(struct lws *wsi);
 /* Heads in the door now. */
 unsigned head_count(void);
 /* A WebSocket connection from ip was established / closed. Returns false

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "gw.h"
 #include "log.h"
@@ -191,6 +192,10 @@ static void do_publish(struct hub *h, struct conn *c, struct request *q)
 		conn_error(c, E_NOT_JOINED, q->ref, "join the room before publishing");
 		return;
 	}
+	if (c->claims && !jwt_publish_allowed(c->claims, q->room)) {
+		conn_error(c, E_FORBIDDEN, q->ref, "this token may not publish in that room");
+		return;
+	}
 	if (q->ref) {
 		p.refkey = q->ref;
 		seen = conn_ref_find(c, q->ref);
@@ -284,13 +289,47 @@ static void do_typing(struct hub *h, struct conn *c, struct request *q)
 	h->ops->typing(h, r, c->user);
 }
 
+/* The first frame of a connection that came without a token: it must be
+ * {"type":"auth","token":JWT}. Anything else, or a bad token, closes it
+ * with 1008 after an unauthorized error. */
+static void do_auth(struct hub *h, struct conn *c, struct request *q, bool parsed)
+{
+	struct buf b = BUF_INIT(0);
+	const char *why = "authenticate first: {\"type\":\"auth\",\"token\":...}";
+	int st;
+
+	(void)h;
+	if (parsed && q->type == REQ_AUTH) {
+		st = auth_token(c, q->token, q->tokenlen, &why);
+		if (st == 0) {
+			buf_adds(&b, "{\"type\":\"authed\"");
+			if (q->ref)
+				buf_addf(&b, ",\"ref\":%s", q->ref);
+			buf_addf(&b, ",\"user\":\"%s\"}", c->user);
+			conn_send_buf(c, &b);
+			return;
+		}
+		gw_m.refused_auth.value++;
+		LOG_I("refused a token", "reason=%s", log_q(why));
+	}
+	conn_error(c, E_UNAUTHORIZED, parsed ? q->ref : NULL, why);
+	conn_close(c, 1008, "unauthorized");
+}
+
 void hub_frame(struct hub *h, struct conn *c, const char *text, size_t n)
 {
 	struct request q;
 	const char *msg;
+	int r;
 
 	gw_m.frames_in.value++;
-	if (request_parse(text, n, &q, &msg) < 0) {
+	r = request_parse(text, n, &q, &msg);
+	if (!c->user) {
+		do_auth(h, c, &q, r == 0);
+		request_free(&q);
+		return;
+	}
+	if (r < 0) {
 		conn_error(c, E_BAD_REQUEST, q.ref, msg);
 		request_free(&q);
 		return;
@@ -302,6 +341,9 @@ void hub_frame(struct hub *h, struct conn *c, const char *text, size_t n)
 	case REQ_HISTORY: do_history(h, c, &q); break;
 	case REQ_PRESENCE: do_presence(h, c, &q); break;
 	case REQ_TYPING: do_typing(h, c, &q); break;
+	case REQ_AUTH:
+		conn_error(c, E_BAD_REQUEST, q.ref, "this connection is authenticated already");
+		break;
 	}
 	request_free(&q);
 }
@@ -316,7 +358,7 @@ void hub_tick(struct hub *h, int64_t now_ms)
 	struct conn *c;
 
 	LIST_FOREACH(c, &h->conns, entry) {
-		if (c->exp && c->exp <= now_ms / 1000 && !c->close_code) {
+		if (c->exp && auth_expiry(c) <= now_ms / 1000 && !c->close_code) {
 			gw_m.expired.value++;
 			conn_error(c, E_UNAUTHORIZED, NULL, "token expired");
 			conn_close(c, 1008, "token expired");

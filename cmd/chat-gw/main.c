@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "auth.h"
 #include "clock.h"
 #include "gw.h"
 #include "head.h"
@@ -28,6 +29,7 @@
 #include "log.h"
 #include "pipe.h"
 #include "sig.h"
+#include "tls.h"
 #include "upstream.h"
 #include "ws.h"
 
@@ -128,6 +130,26 @@ static void presence_tick(lws_sorted_usec_list_t *sul)
 			 (lws_usec_t)gw_cfg.presence_batch_ms * 1000);
 }
 
+/* SIGHUP: read the token keys again (and, with TLS, the certificate).
+ * What fails keeps what is in use, and says why. */
+static void reload(void)
+{
+	char err[512];
+
+	if (auth_reload(err, sizeof(err)) < 0)
+		LOG_W("unable to reload the token keys: keeping those in use", "err=%s",
+		      log_q(err));
+	else
+		LOG_I("token keys reloaded", NULL);
+	if (tls_on()) {
+		if (tls_reload(err, sizeof(err)) < 0)
+			LOG_W("unable to reload the certificate: keeping the one in use",
+			      "err=%s", log_q(err));
+		else
+			LOG_I("certificate reloaded: new connections get it", NULL);
+	}
+}
+
 static int internal_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			     void *user, void *in, size_t len)
 {
@@ -145,6 +167,10 @@ static int internal_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		if (pipe_owns(wsi))
 			return pipe_callback(wsi, reason);
 		while ((s = sig_next())) {
+			if (s == SIGHUP) {
+				reload();
+				continue;
+			}
 			if (ws_stopping && s == SIGINT) {
 				LOG_W("second interrupt: exiting now", NULL);
 				exit(EX_OK);
@@ -195,7 +221,7 @@ static void announce_ready(struct lws_vhost *vh)
 
 int main(int argc, char **argv)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, 0 };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, 0 };
 	struct lws_context_creation_info info;
 	void *foreign[1];
 	lws_retry_bo_t retry;
@@ -222,6 +248,10 @@ int main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	log_init("chat-gw", verbosity);
+	if (auth_load(err, sizeof(err)) < 0) {
+		LOG_F(err, NULL);
+		return EX_CONFIG;
+	}
 	if (gw_cfg.auth == AUTH_JWT && !gw_cfg.norigins)
 		LOG_W("no --allow-origin: a page of any site may open connections here "
 		      "with a token it holds", NULL);
@@ -278,6 +308,8 @@ int main(int argc, char **argv)
 	info.foreign_loops = foreign;
 	info.pcontext = &ctx; /* lws clears it once the context is all gone */
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBUV;
+	if (gw_cfg.tls_cert)
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.fd_limit_per_thread = (unsigned)(gw_cfg.max_conns + 256);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && info.fd_limit_per_thread > rl.rlim_cur)
 		info.fd_limit_per_thread = (unsigned)rl.rlim_cur;
@@ -305,6 +337,11 @@ int main(int argc, char **argv)
 		lws_context_destroy(ctx);
 		return EX_SOFTWARE;
 	}
+	if (tls_start(ctx, vh, protocols, err, sizeof(err)) < 0) {
+		LOG_F(err, NULL);
+		lws_context_destroy(ctx);
+		return EX_CONFIG;
+	}
 	if (!gw_cfg.standalone) {
 		struct pipe_hooks ph = { relay_line, relay_lost, &up };
 
@@ -330,6 +367,7 @@ int main(int argc, char **argv)
 	lws_context_destroy(ctx);
 	ws_stop();
 	head_stop();
+	tls_stop();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (ctx)
 		lws_context_destroy(ctx);
@@ -340,6 +378,7 @@ int main(int argc, char **argv)
 		up_free(&up);
 	}
 	hub_free(&hub);
+	auth_free();
 	gw_config_free(&gw_cfg);
 	LOG_I("stopped", "status=%d", exit_status);
 	if (fclose(stdout) != 0 && exit_status == EX_OK)

@@ -9,7 +9,7 @@
 #include "name.h"
 
 static const char *const req_names[] = { "join", "leave", "publish", "history",
-					 "presence", "typing" };
+					 "presence", "typing", "auth" };
 
 void request_free(struct request *r)
 {
@@ -78,6 +78,17 @@ int request_parse(const char *text, size_t n, struct request *r, const char **ms
 	}
 	r->type = (enum req_type)i;
 
+	if (r->type == REQ_AUTH) {
+		v = json_object_get(r->root, "token");
+		if (!json_is_string(v) || json_string_length(v) == 0 ||
+		    json_string_length(v) > 4096) {
+			*msg = "auth needs a token (a string of at most 4096 bytes)";
+			return -1;
+		}
+		r->token = json_string_value(v);
+		r->tokenlen = json_string_length(v);
+		return 0;
+	}
 	v = json_object_get(r->root, "room");
 	if (!json_is_string(v)) {
 		*msg = "missing room";

@@ -20,6 +20,7 @@ enum req_type {
 	REQ_HISTORY,
 	REQ_PRESENCE,
 	REQ_TYPING,
+	REQ_AUTH,
 };
 
 #define REQ_REF_MAX 128         /* longest ref string */
@@ -39,6 +40,8 @@ struct request {
 	uint64_t before;        /* history: messages with seq < before */
 	uint64_t limit;         /* history, presence: 0 when not given */
 	json_t *body;           /* publish: the body, any JSON value */
+	const char *token;      /* auth: the token */
+	size_t tokenlen;        /* its length */
 };
 
 /* Parse text (n bytes, need not be NUL-terminated). Returns 0, or -1 with

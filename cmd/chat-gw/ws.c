@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "gw.h"
 #include "http.h"
@@ -38,6 +39,7 @@
 #include "listen.h"
 #include "log.h"
 #include "name.h"
+#include "tls.h"
 #include "ws.h"
 
 #define WRITE_CHUNK (32 * 1024)
@@ -52,6 +54,7 @@ static uv_timer_t flush_timer;/* bounds how long a flush may wait */
 static int64_t defer_since;   /* first turn the flush waited, 0: none */
 static int64_t turn_last_us;  /* the last prepare, 0 before the first */
 static uint64_t turn_idle_us; /* libuv's idle time then */
+static int64_t turn_cpu_us;   /* this thread's CPU time then */
 static struct conn *sweep_next;/* where the next ping sweep goes on */
 static struct frame *ping_frame;/* the one ping every client is sent */
 
@@ -198,24 +201,33 @@ static void flush_timer_cb(uv_timer_t *t)
 }
 
 /* Before each wait: how long the loop worked since the last one (the
- * time between two prepares less what libuv says it spent waiting). */
+ * time between two prepares less what libuv says it spent waiting), and
+ * the CPU time that took (the same, less any time the process waited for
+ * a CPU: what the gateway's own work costs, whatever else the machine
+ * does). */
 static void ws_turn_busy(uv_loop_t *loop)
 {
-	int64_t now = clock_mono_us();
+	int64_t now = clock_mono_us(), cpu;
 	uint64_t idle = uv_metrics_idle_time(loop) / 1000;
+	struct timespec ts;
 
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	cpu = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 	if (turn_last_us) {
 		int64_t busy = now - turn_last_us - (int64_t)(idle - turn_idle_us);
 
 		if (busy < 0)
 			busy = 0;
 		metric_observe(&gw_m.loop_busy, (double)busy / 1e6);
-		if (busy > 100000)
-			LOG_I("a long loop turn", "ms=%lld connections=%zu heads=%u",
-			      (long long)(busy / 1000), hub.nconns, head_count());
+		metric_observe(&gw_m.loop_cpu, (double)(cpu - turn_cpu_us) / 1e6);
+		if (cpu - turn_cpu_us > 50000)
+			LOG_W("a long loop turn: clients waited", "ms=%lld cpu_ms=%lld "
+			      "connections=%zu heads=%u", (long long)(busy / 1000),
+			      (long long)((cpu - turn_cpu_us) / 1000), hub.nconns, head_count());
 	}
 	turn_last_us = now;
 	turn_idle_us = idle;
+	turn_cpu_us = cpu;
 }
 
 static void ws_flush(uv_prepare_t *h)
@@ -277,58 +289,22 @@ void ws_stop(void)
 	uv_close((uv_handle_t *)&flush_timer, NULL);
 }
 
-/* Authenticate the upgrade request. Returns 0, or an HTTP status. */
+/* Authenticate the upgrade request. Returns 0, or an HTTP status with
+ * *why. With --auth jwt and no token in the query string, the connection
+ * is let in unauthenticated: its first frame must then be an auth frame
+ * (hub.c), within --handshake-timeout (ws_sweep). */
 static int ws_auth(struct lws *wsi, struct conn *c, const char **why)
 {
 	char arg[JWT_MAX + 16];
 	const char *v;
 
 	memset(c, 0, sizeof(*c));
-	if (gw_cfg.auth == AUTH_NONE) {
-		v = lws_get_urlarg_by_name(wsi, "user=", arg, sizeof(arg));
-		if (!v || !name_user_valid(v, strlen(v))) {
-			*why = "missing or bad user parameter";
-			return 401;
-		}
-		c->user = strdup(v);
-		return c->user ? 0 : 500;
-	}
+	if (gw_cfg.auth == AUTH_NONE)
+		return auth_user(c, lws_get_urlarg_by_name(wsi, "user=", arg, sizeof(arg)), why);
 	v = lws_get_urlarg_by_name(wsi, "token=", arg, sizeof(arg));
-	if (!v) {
-		*why = "missing token";
-		return 401;
-	}
-	c->claims = malloc(sizeof(*c->claims));
-	if (!c->claims)
-		return 500;
-	{
-		enum jwt_err e = jwt_verify(v, strlen(v), gw_cfg.secret,
-					    gw_cfg.secretlen, clock_wall_ms() / 1000,
-					    c->claims);
-
-		if (e != JWT_OK) {
-			*why = jwt_strerror(e);
-			free(c->claims);
-			c->claims = NULL;
-			return 401;
-		}
-	}
-	if (!name_user_valid(c->claims->sub, strlen(c->claims->sub))) {
-		*why = "token sub is not a valid user name";
-		jwt_claims_free(c->claims);
-		free(c->claims);
-		c->claims = NULL;
-		return 401;
-	}
-	c->user = strdup(c->claims->sub);
-	c->exp = c->claims->exp;
-	if (c->claims->nrooms < 0) {
-		/* No rooms claim: nothing to check later. */
-		jwt_claims_free(c->claims);
-		free(c->claims);
-		c->claims = NULL;
-	}
-	return c->user ? 0 : 500;
+	if (!v)
+		return 0; /* the token comes in the first frame */
+	return auth_token(c, v, strlen(v), why);
 }
 
 static const char *ws_status_text(int status)
@@ -507,6 +483,11 @@ void ws_sweep(void)
 		sweep_next = LIST_NEXT(c, entry);
 		if (c->close_code || !c->wsi || c->dropping)
 			continue;
+		if (!c->user && now - c->opened_us >= (int64_t)gw_cfg.handshake_timeout_ms * 1000) {
+			conn_error(c, E_UNAUTHORIZED, NULL, "no auth frame in time");
+			conn_close(c, 1008, "no token");
+			continue;
+		}
 		if (idle >= (int64_t)gw_cfg.timeout_ms * 1000) {
 			LOG_I("dropping a silent client", "user=%s silent_ms=%lld",
 			      log_q(c->user), (long long)(idle / 1000));
@@ -526,14 +507,16 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
+		head_done(wsi); /* (TLS: the door stops timing it) */
 		return http_serve(wsi, in, ws_stopping);
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		head_done(wsi);
 		return ws_filter(wsi, c);
 
 	case LWS_CALLBACK_ESTABLISHED:
 		c->wsi = wsi;
-		c->last_rx_us = clock_mono_us();
+		c->last_rx_us = c->opened_us = clock_mono_us();
 		gw_m.accepted.value++;
 		hub_conn_open(&hub, c);
 		LOG_D("connected", "user=%s", log_q(c->user));
@@ -581,6 +564,8 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		break;
 
 	case LWS_CALLBACK_WSI_DESTROY:
+		head_done(wsi);
+		tls_conn_gone(lws_get_vhost(wsi));
 		/* Every connection ends here, also one refused after its
 		 * token was checked: what the handshake took is freed. */
 		if (c) {

@@ -713,6 +713,12 @@ static void relay_signals(struct relay *r)
 			relay_log_stats(r, LOG_WARN, "stats");
 			relay_write_metrics(r);
 			break;
+		case SIGHUP:
+			/* "read your configuration again": the child's to do
+			 * (chat-gw rereads its keys and certificate) */
+			if (r->child > 0)
+				kill(r->child, SIGHUP);
+			break;
 		}
 	}
 }
@@ -835,7 +841,7 @@ static void relay_ready(const struct relay_opts *o)
 
 int relay_run(const struct relay_opts *o)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGCHLD, SIGUSR1, 0 };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGCHLD, SIGUSR1, SIGHUP, 0 };
 	struct relay r;
 	char err[256], env_node[sizeof(o->node) + 16], env_shards[48];
 	char *child_env[] = { env_node, env_shards, NULL };

@@ -384,6 +384,13 @@ closed_port() {
 	bad=$("$BIN/chat-cli" token --secret-file "$BATS_TEST_TMPDIR/other" --sub alice)
 	run --separate-stderr "$BIN/chat-cli" connect "$GW_URL" --token "$bad" --room team-a </dev/null
 	[ "$status" -eq 77 ]
+	# (the token went in the first frame: the refusal is an error frame,
+	# then close 1008)
+	[ "$(echo "$output" | jq -r 'select(.type=="error") | .code')" = unauthorized ]
+	[[ "$stderr" == *"server refused the credentials"* ]]
+	# in the URL, for older gateways: refused at the handshake
+	run --separate-stderr "$BIN/chat-cli" connect "$GW_URL" --token "$bad" --token-in-url --room team-a </dev/null
+	[ "$status" -eq 77 ]
 	[ -z "$output" ]
 	[[ "$stderr" == *"server refused the credentials"* ]]
 	run --separate-stderr "$BIN/chat-cli" send "$GW_URL" --user alice --room team-a hi

@@ -9,7 +9,7 @@
  * given is valid JSON without a bus member (route, node, tag, confirm,
  * conn, expire, rpc).
  */
-/* links: cmd/chat-gw/upstream.c cmd/chat-gw/catchup.c cmd/chat-gw/query.c cmd/chat-gw/hub.c cmd/chat-gw/room.c cmd/chat-gw/conn.c cmd/chat-gw/render.c cmd/chat-gw/frame.c cmd/chat-gw/request.c cmd/chat-gw/gw.c lib/buf.c lib/map.c lib/skim.c lib/name.c lib/id.c lib/jwt.c lib/jwt_keys.c lib/file.c lib/b64url.c lib/log.c lib/metrics.c lib/shard.c */
+/* links: cmd/chat-gw/upstream.c cmd/chat-gw/catchup.c cmd/chat-gw/query.c cmd/chat-gw/presence.c cmd/chat-gw/hub.c cmd/chat-gw/room.c cmd/chat-gw/conn.c cmd/chat-gw/render.c cmd/chat-gw/frame.c cmd/chat-gw/request.c cmd/chat-gw/gw.c lib/buf.c lib/map.c lib/skim.c lib/name.c lib/id.c lib/jwt.c lib/jwt_keys.c lib/file.c lib/b64url.c lib/log.c lib/metrics.c lib/shard.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

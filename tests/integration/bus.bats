@@ -276,3 +276,11 @@ seqs() { jq -r 'select(.type == "message") | .seq' "$T/$1.frames" | tr '\n' ' ';
 	wait_for 20 bash -c "! kill -0 $gwpid 2>/dev/null"
 	grep -q 'relay gone' "$T/gw1.err"
 }
+
+@test "SIGHUP to a gateway's relay reaches the gateway" {
+	stop_pairs
+	GW_OPTS="-v 2" start_pair gw1
+	kill -HUP "$gw1_RELAY"
+	wait_for 10 grep -q 'token keys reloaded' "$T/gw1.err"
+	kill -0 "$gw1_RELAY"
+}

@@ -498,6 +498,35 @@ def att_nopong(a, secs):
     return {"alive": alive, "seconds": float(secs)}
 
 
+def loop_turns(a):
+    """From the gateway's /metrics: how many loop turns it counted, and how
+    many took over 50 ms of CPU."""
+    try:
+        s = socket.create_connection((a.host, a.port), timeout=5)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+    except OSError:
+        return None
+    under = total = None
+    dropped = 0
+    for line in data.decode("utf-8", "replace").splitlines():
+        if line.startswith('chat_gw_closes_total{reason="dropped"} '):
+            dropped = int(line.split()[1])
+        if line.startswith('chat_gw_loop_turn_cpu_seconds_bucket{le="0.05"} '):
+            under = int(line.split()[1])
+        elif line.startswith("chat_gw_loop_turn_cpu_seconds_count "):
+            total = int(line.split()[1])
+    if under is None or total is None:
+        return None
+    return {"count": total, "over_50ms": total - under, "dropped": dropped}
+
+
 def att_spawn(a, secs, *cmd):
     """Run cmd (a load beside the good client, such as chat-cli bench
     --hold) until it prints its "ready" line, then --then-wait more
@@ -531,12 +560,16 @@ def att_spawn(a, secs, *cmd):
         if ready and now() - t_ready >= wait_after:
             break
         time.sleep(0.05)
+    # the gateway's loop turns while the load held, before it lets go
+    # (a few thousand connections closing at once is another matter)
+    turns = loop_turns(a)
     p.terminate()
     try:
         p.wait(20)
     except subprocess.TimeoutExpired:
         p.kill()
-    return {"ready": ready, "ready_s": round(t_ready - (end - float(secs)), 2) if ready else None}
+    return {"ready": ready, "ready_s": round(t_ready - (end - float(secs)), 2) if ready else None,
+            "turns": turns}
 
 
 def att_lesser(a):
