@@ -60,6 +60,15 @@ teardown() {
 	[ "$(stored_by standby)" -gt 0 ]
 }
 
+# BUG(chat-gw), found here with the sanitizer build: when the broker is
+# back, a room's catch-up answer reaches catchup_release() with nothing
+# held, and it calls qsort(r->held = NULL, 0, ...) (catchup.c:34): UBSan
+# "null pointer passed as argument 1, which is declared to never be null"
+# and, with halt_on_error, both gateways die at once: every client drops
+# and nothing can reconnect (acked 620 of 2,000, 40 drops, 0 reconnects).
+# Harmless in the -O2 build with glibc, but undefined, and make check runs
+# the ASan pass. (A guard: if (r->nheld) qsort(...).)
+#
 # A gateway catches a room up after the broker is back with one recover
 # query; past chat-archive serve's --recover-limit (1000) messages the
 # answer leaves out the oldest and the gateway delivers with a seq jump
