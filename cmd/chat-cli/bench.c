@@ -6,15 +6,31 @@
  * (now minus the send time the body carries) into a log-linear histogram,
  * and the room's seq, which must grow by exactly one: a jump counts the
  * messages skipped as lost, a repeat counts as a duplicate. At the end it
- * waits (bounded) for the last acks and deliveries, and reports.
+ * waits (bounded) for the last acks and deliveries, and reports
+ * (bench_report.c).
+ *
+ * With --reconnect a connection that drops comes back: after a capped,
+ * jittered backoff (lib/backoff) it connects to the next URL of the list,
+ * rejoins its room with since = the last seq it saw, and goes on checking
+ * seqs across the gap, which the recovered messages fill. A seq jump (a
+ * gateway that could not recover all, a joined frame with a gap) is asked
+ * for with history requests, as the protocol tells clients to do; only
+ * what history does not have either counts as lost. A publisher
+ * keeps, per ref, whether it was acked; a ref left without an answer by a
+ * drop, or answered unavailable, is written again with the same ref and
+ * the same body once the connection is back (after a backoff for
+ * unavailable), and one that stays unanswered for --timeout closes the
+ * connection, which then reconnects. --churn closes and reopens
+ * subscribers on purpose at a fixed rate. Reconnects and joins due later
+ * wait in one heap (timeq.c), taken in the scheduler's tick.
  *
  * --hold only opens and joins, prints "ready N", and holds the connections
  * (to measure a gateway's memory per idle connection).
  *
  * Per connection the bench keeps one struct bconn (about 80 bytes) besides
- * lws' own wsi; frames are parsed by skim.c, not built as JSON trees.
- * Handshakes are paced (at most --handshakes in flight) so a gateway's
- * accept backlog is never flooded.
+ * lws' own wsi; per message a publisher keeps 5 bytes; frames are parsed
+ * by skim.c, not built as JSON trees. Handshakes are paced (at most
+ * --handshakes in flight) so a gateway's accept backlog is never flooded.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -32,10 +48,11 @@
 #include <libwebsockets.h>
 #include <uv.h>
 
+#include "bench.h"
 #include "buf.h"
 #include "cli.h"
-#include "file.h"
 #include "clock.h"
+#include "file.h"
 #include "hist.h"
 #include "jwt.h"
 #include "log.h"
@@ -43,132 +60,12 @@
 #include "sig.h"
 #include "skim.h"
 
-#define BENCH_URLS_MAX 64
 #define BENCH_RX_CHUNK 1024          /* lws rx buffer per connection */
 #define BENCH_FRAME_MAX (1 << 20)    /* longer frames are skipped */
 #define BENCH_TICK_US 1000           /* publish scheduler period */
 #define BENCH_CHECK_US 50000         /* drain progress check period */
-#define BENCH_CODES 8                /* distinct error / close codes kept */
-
-enum bconn_state {
-	BC_IDLE = 0,     /* not started */
-	BC_CONNECTING,   /* handshake in flight */
-	BC_JOINING,      /* open, join sent or to send */
-	BC_JOINED,       /* joined: counts as a subscriber */
-	BC_FAILED,       /* never opened */
-	BC_CLOSED,       /* closed after opening */
-};
-
-/* One connection: kept small, 10,000+ of them live in one array. */
-struct bconn {
-	struct lws *wsi;         /* NULL unless connecting or open */
-	struct buf *frag;        /* frame being reassembled, usually NULL */
-	uint64_t last_seq;       /* last seq of the room seen (join base) */
-	uint64_t received;       /* messages received, duplicates included */
-	uint64_t dups;           /* messages with seq <= last_seq */
-	uint64_t gaps;           /* messages skipped by seq jumps */
-	uint64_t acked_base;     /* room's acked count when it joined */
-	uint64_t acked_end;      /* room's acked count when it closed */
-	uint32_t room;           /* room index */
-	int32_t pub;             /* publisher index, or -1 */
-	uint16_t close_code;     /* code of the server's close frame */
-	uint8_t state;           /* enum bconn_state */
-	uint8_t want_join : 1;   /* join to write */
-	uint8_t want_close : 1;  /* close to write */
-	uint8_t frag_skip : 1;   /* current frame over BENCH_FRAME_MAX */
-	uint8_t was_joined : 1;  /* joined its room at some point */
-	uint8_t dropped : 1;     /* closed by the server during the run */
-};
-
-/* One publisher: a connection that also publishes. */
-struct bpub {
-	struct bconn *c;         /* its connection */
-	uint64_t due;            /* messages the schedule gave it */
-	uint64_t sent;           /* messages written */
-	uint64_t acked;          /* acks received */
-	uint64_t errors;         /* error frames for its publishes */
-	int64_t *sent_at;        /* send time per ref % window, for ack latency */
-};
-
-struct broom {
-	uint64_t acked;          /* publishes into the room acked */
-	uint64_t max_seq;        /* highest seq any subscriber saw */
-	uint32_t members;        /* joined connections, open */
-};
-
-struct bcount {
-	char name[32];           /* error code or close code */
-	uint64_t n;              /* how many */
-};
-
-enum bench_phase { PH_SETUP, PH_HOLD, PH_RUN, PH_DRAIN, PH_CLOSE, PH_DONE };
-
-struct bench {
-	uv_loop_t loop;           /* the event loop */
-	/* options */
-	struct cli_url urls[BENCH_URLS_MAX]; /* gateways */
-	int nurls;                /* how many */
-	uint32_t nconns;          /* --conns */
-	uint32_t nrooms;          /* --rooms */
-	uint32_t npubs;           /* --publishers */
-	double rate;              /* --rate, messages/s, all publishers */
-	uint64_t duration_ms;     /* --duration */
-	bool duration_set;        /* --duration given (for --hold) */
-	uint64_t warmup_ms;       /* --warmup */
-	uint64_t size;            /* --size: body bytes */
-	uint64_t timeout_ms;      /* --timeout: handshake, setup stall, drain */
-	uint64_t window;          /* --window: unacked per publisher */
-	uint32_t handshakes;      /* --handshakes: in flight at most */
-	bool json;                /* --json */
-	bool hold;                /* --hold */
-	const char *secret_file;  /* --secret-file: tokens instead of ?user */
-	char *secret;             /* its contents */
-	size_t secretlen;         /* its length */
-
-	/* state */
-	struct lws_context *ctx;  /* the one loop */
-	struct bconn *conns;      /* nconns connections */
-	struct bpub *pubs;        /* npubs publishers */
-	struct broom *rooms;      /* nrooms rooms */
-	enum bench_phase phase;   /* where the run is */
-	uint32_t next_conn;       /* next connection to start */
-	uint32_t in_flight;       /* handshakes in flight */
-	uint32_t opened;          /* connections that opened */
-	uint32_t failed;          /* connections that never opened */
-	uint32_t joined;          /* connections that joined */
-	uint32_t join_failed;     /* joins answered by an error */
-	uint32_t dropped;         /* closed by the server or lost during the run */
-	uint32_t settled;         /* joined, refused, failed or closed first */
-	uint32_t open_now;        /* connections open now */
-	int64_t t_setup;          /* mono us: bench start */
-	int64_t t_ready;          /* mono us: all joined */
-	int64_t t_start;          /* mono us: publishing starts */
-	int64_t t_measure;        /* mono us: warmup over */
-	int64_t t_end;            /* mono us: publishing stops */
-	int64_t t_drained;        /* mono us: drain over */
-	int64_t t_progress;       /* mono us: last setup/drain progress */
-	uint64_t scheduled;       /* messages handed to publishers */
-	uint64_t planned;         /* messages the run will publish */
-	uint32_t rr;              /* next publisher for the schedule */
-	uint64_t published;       /* frames written */
-	uint64_t unsent;          /* scheduled for a publisher that closed */
-	uint64_t unacked_lost;    /* sent by a publisher that closed, unacked */
-	uint64_t acked;           /* acks */
-	uint64_t pub_errors;      /* error frames for publishes */
-	uint64_t skipped_window;  /* schedule slots delayed by the window */
-	uint64_t measured;        /* deliveries of measured messages */
-	uint64_t frames_other;    /* presence, typing, ... */
-	uint64_t frames_bad;      /* frames we could not read */
-	struct bcount errors[BENCH_CODES]; /* error frames by code */
-	struct bcount closes[BENCH_CODES]; /* server closes by code */
-	struct hist lat;          /* delivery latency, us */
-	struct hist ack_lat;      /* publish to ack, us */
-	char *pad;                /* body padding */
-	int signals;              /* TERM/INT seen */
-	struct lws *sig_wsi;      /* the signal self-pipe */
-	int rc;                   /* exit status */
-	lws_sorted_usec_list_t sul_tick;   /* scheduler / phase clock */
-};
+#define BENCH_PUBCHECK_US 10000      /* publishers' resend/timeout check */
+#define BENCH_BACKOFF_BASE_MS 100    /* first reconnect delay (nominal) */
 
 static struct bench *B; /* the loop's callbacks find the run here */
 
@@ -192,6 +89,8 @@ static void bench_count(struct bcount *t, const char *name)
 
 static void bench_connect_next(struct bench *b);
 static void bench_phase_setup_done(struct bench *b);
+static void bench_phase_close(struct bench *b);
+static void bench_schedule_tick(struct bench *b, lws_usec_t us);
 
 /* Leave the loop. */
 static void bench_done(struct bench *b)
@@ -206,103 +105,287 @@ static void bench_settle_check(struct bench *b)
 	if (b->phase == PH_SETUP && b->settled >= b->nconns)
 		bench_phase_setup_done(b);
 }
-static void bench_phase_close(struct bench *b);
 
-/* Start handshakes up to the in-flight limit. */
-static void bench_connect_next(struct bench *b)
+static void bench_settle(struct bench *b, struct bconn *c)
+{
+	if (c->settled)
+		return;
+	c->settled = 1;
+	b->settled++;
+	bench_settle_check(b);
+}
+
+/* The next backoff delay for a thing whose attempts are counted in
+ * *attempt: the one shared generator, the caller's count. */
+static uint64_t bench_delay_ms(struct bench *b, uint8_t *attempt)
+{
+	uint64_t d;
+
+	b->bo.attempt = *attempt;
+	d = backoff_next_ms(&b->bo);
+	*attempt = b->bo.attempt > 255 ? 255 : (uint8_t)b->bo.attempt;
+	return d;
+}
+
+/* Have c's next step (connect or join, from its state) happen in delay_ms. */
+static void bench_later(struct bench *b, struct bconn *c, uint64_t delay_ms)
+{
+	if (c->queued)
+		return;
+	if (timeq_push(&b->due, clock_mono_us() + (int64_t)delay_ms * 1000,
+		       (uint32_t)(c - b->conns)) == 0)
+		c->queued = 1;
+	if (b->phase != PH_RUN)
+		bench_schedule_tick(b, delay_ms * 1000 < BENCH_CHECK_US ?
+				       (lws_usec_t)(delay_ms * 1000 + 500) :
+				       BENCH_CHECK_US);
+}
+
+static void bench_room_name(const struct bench *b, uint32_t room, char *out,
+			    size_t size)
+{
+	snprintf(out, size, "%s%" PRIu32, b->prefix, room);
+}
+
+/* Start c's handshake to its URL. */
+static void bench_connect_one(struct bench *b, struct bconn *c)
 {
 	struct lws_client_connect_info ci;
-	struct cli_url *u;
-	struct bconn *c;
+	struct cli_url *u = &b->urls[c->url % (uint32_t)b->nurls];
 	char path[CLI_PATH_MAX + 64], user[32];
 	const char *cred;
 	char *tok = NULL;
-	uint32_t i;
+	uint32_t i = (uint32_t)(c - b->conns);
+
+	snprintf(user, sizeof(user), "bench-%" PRIu32, i);
+	cred = user;
+	if (b->secret) {
+		tok = jwt_sign(user, 0, NULL, b->secret, b->secretlen);
+		cred = tok ? tok : "";
+	}
+	{
+		struct cli_url tmp = *u;
+
+		if (cli_url_add_query(&tmp, b->secret ? "token" : "user", cred) < 0)
+			tmp.path[0] = '\0';
+		snprintf(path, sizeof(path), "%s", tmp.path);
+	}
+	free(tok);
+	memset(&ci, 0, sizeof(ci));
+	ci.context = b->ctx;
+	ci.address = u->host;
+	ci.port = u->port;
+	ci.path = path;
+	ci.host = u->host;
+	ci.origin = u->host;
+	ci.protocol = "chat.v1";
+	ci.local_protocol_name = "chat.v1";
+	ci.ssl_connection = u->tls ? LCCSCF_USE_SSL : 0;
+	ci.opaque_user_data = c;
+	ci.retry_and_idle_policy = &bench_idle_policy;
+	ci.pwsi = &c->wsi;
+	c->state = BC_CONNECTING;
+	b->in_flight++;
+	if (!lws_client_connect_via_info(&ci) && c->state == BC_CONNECTING) {
+		/* Failed before any callback. */
+		c->wsi = NULL;
+		b->in_flight--;
+		b->connect_errors++;
+		if (b->reconnect && b->phase < PH_CLOSE) {
+			c->state = BC_IDLE;
+			bench_settle(b, c);
+			bench_later(b, c, bench_delay_ms(b, &c->attempt));
+		} else {
+			c->state = BC_FAILED;
+			b->failed++;
+			bench_settle(b, c);
+		}
+		if (b->connect_errors == 1)
+			LOG_W("unable to connect", "url=%s", log_q(u->text));
+	}
+}
+
+/* Whether c has a seq jump waiting for history. */
+static bool bench_hole_open(const struct bconn *c)
+{
+	return c->holes && c->holes->n;
+}
+
+/* Ask for history when c's first jump is there to ask about. */
+static void bench_hole_ask(struct bconn *c)
+{
+	c->want_hist = 1;
+	if (c->wsi)
+		lws_callback_on_writable(c->wsi);
+}
+
+/* Note that c skipped seqs lo..hi, for history to fill. Returns false when
+ * c has BENCH_HOLES_MAX open already (or no memory): then they are lost. */
+static bool bench_hole_add(struct bench *b, struct bconn *c, uint64_t lo,
+			   uint64_t hi)
+{
+	struct bholes *h = c->holes, *nh;
+	uint32_t cap;
+
+	if (!h || h->n == h->cap) {
+		cap = h ? h->cap * 2 : 4;
+		if (cap > BENCH_HOLES_MAX)
+			return false;
+		nh = realloc(h, sizeof(*nh) + cap * sizeof(nh->h[0]));
+		if (!nh)
+			return false;
+		if (!h)
+			nh->n = 0;
+		nh->cap = cap;
+		c->holes = h = nh;
+	}
+	h->h[h->n].lo = lo;
+	h->h[h->n].hi = hi;
+	h->n++;
+	b->holes++;
+	if (h->n == 1)
+		bench_hole_ask(c);
+	return true;
+}
+
+/* c's first jump is settled (filled or lost): on to the next. */
+static void bench_hole_done(struct bconn *c)
+{
+	struct bholes *h = c->holes;
+
+	memmove(h->h, h->h + 1, (h->n - 1) * sizeof(h->h[0]));
+	h->n--;
+	if (h->n)
+		bench_hole_ask(c);
+}
+
+/* Whatever is due from the heap: a connection to open again (on the next
+ * URL), or a join to try again. */
+static bool bench_due_one(struct bench *b, int64_t now)
+{
+	struct timeq_ent e;
+	struct bconn *c;
+
+	if (!timeq_peek(&b->due, &e) || e.at > now)
+		return false;
+	c = &b->conns[e.id];
+	if (!c->wsi && c->state == BC_IDLE && b->in_flight >= b->handshakes)
+		return false; /* no handshake slot: it waits its turn */
+	timeq_pop(&b->due);
+	c->queued = 0;
+	if (!c->wsi && c->state == BC_IDLE) {
+		c->url = (uint8_t)((c->url + 1) % (uint32_t)b->nurls);
+		bench_connect_one(b, c);
+	} else if (c->wsi && c->state == BC_JOINING) {
+		c->want_join = 1;
+		lws_callback_on_writable(c->wsi);
+	} else if (c->wsi && c->state == BC_JOINED && bench_hole_open(c)) {
+		c->want_hist = 1;
+		lws_callback_on_writable(c->wsi);
+	}
+	return true;
+}
+
+/* Start handshakes up to the in-flight limit: the first ones while setting
+ * up, then what the heap has due. */
+static void bench_connect_next(struct bench *b)
+{
+	int64_t now = clock_mono_us();
+	struct bconn *c;
 
 	while (b->phase == PH_SETUP && b->next_conn < b->nconns &&
 	       b->in_flight < b->handshakes) {
-		i = b->next_conn++;
-		c = &b->conns[i];
-		u = &b->urls[i % (uint32_t)b->nurls];
-		snprintf(user, sizeof(user), "bench-%" PRIu32, i);
-		cred = user;
-		if (b->secret) {
-			tok = jwt_sign(user, 0, NULL, b->secret, b->secretlen);
-			cred = tok ? tok : "";
-		}
-		{
-			struct cli_url tmp = *u;
-
-			if (cli_url_add_query(&tmp, b->secret ? "token" : "user",
-					      cred) < 0)
-				tmp.path[0] = '\0';
-			snprintf(path, sizeof(path), "%s", tmp.path);
-		}
-		free(tok);
-		tok = NULL;
-		memset(&ci, 0, sizeof(ci));
-		ci.context = b->ctx;
-		ci.address = u->host;
-		ci.port = u->port;
-		ci.path = path;
-		ci.host = u->host;
-		ci.origin = u->host;
-		ci.protocol = "chat.v1";
-		ci.local_protocol_name = "chat.v1";
-		ci.ssl_connection = u->tls ? LCCSCF_USE_SSL : 0;
-		ci.opaque_user_data = c;
-		ci.retry_and_idle_policy = &bench_idle_policy;
-		ci.pwsi = &c->wsi;
-		c->state = BC_CONNECTING;
-		b->in_flight++;
-		if (!lws_client_connect_via_info(&ci) && c->state == BC_CONNECTING) {
-			/* Failed before any callback. */
-			c->state = BC_FAILED;
-			c->wsi = NULL;
-			b->in_flight--;
-			b->failed++;
-			b->settled++;
-			if (b->failed == 1)
-				LOG_W("unable to connect", "url=%s", log_q(u->text));
-		}
+		c = &b->conns[b->next_conn];
+		c->url = (uint8_t)(b->next_conn % (uint32_t)b->nurls);
+		b->next_conn++;
+		bench_connect_one(b, c);
 	}
+	while (b->phase < PH_CLOSE && bench_due_one(b, now))
+		;
 	bench_settle_check(b);
 }
 
 static void bench_write_join(struct bench *b, struct bconn *c)
 {
-	unsigned char buf[LWS_PRE + 128];
+	unsigned char buf[LWS_PRE + 256];
+	char room[BENCH_PREFIX_MAX + 16], since[40] = "";
 	int n;
 
+	bench_room_name(b, c->room, room, sizeof(room));
+	if (c->was_joined)
+		snprintf(since, sizeof(since), ",\"since\":%" PRIu64, c->last_seq);
 	n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
-		     "{\"type\":\"join\",\"room\":\"bench-%" PRIu32 "\"}", c->room);
+		     "{\"type\":\"join\",\"room\":\"%s\",\"ref\":\"j\"%s}", room,
+		     since);
 	lws_write(c->wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_TEXT);
 }
 
-/* Write one publish of publisher p; false when the window is full. */
-static bool bench_write_publish(struct bench *b, struct bpub *p)
+/* Ask history for the newest part of c's first seq jump (it answers the
+ * last `limit` messages before `before`, oldest first). */
+static void bench_write_hist(struct bench *b, struct bconn *c)
 {
-	size_t cap = LWS_PRE + 256 + b->size;
-	unsigned char stackbuf[LWS_PRE + 1024], *buf = stackbuf;
-	uint64_t n = p->sent + 1;
-	size_t have, padn;
-	int64_t now;
-	int len, head;
+	unsigned char buf[LWS_PRE + 256];
+	char room[BENCH_PREFIX_MAX + 16];
+	struct bhole *h = &c->holes->h[0];
+	uint64_t n = h->hi - h->lo + 1;
+	int len;
 
-	if (p->sent - p->acked - p->errors >= b->window)
-		return false;
+	bench_room_name(b, c->room, room, sizeof(room));
+	len = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+		       "{\"type\":\"history\",\"room\":\"%s\",\"before\":%" PRIu64
+		       ",\"limit\":%" PRIu64 ",\"ref\":\"h\"}", room, h->hi + 1,
+		       n < 500 ? n : 500);
+	lws_write(c->wsi, buf + LWS_PRE, (size_t)len, LWS_WRITE_TEXT);
+}
+
+/* Make room for ref n in p's per-ref arrays. */
+static int bench_pub_grow(struct bpub *p, uint64_t n)
+{
+	uint64_t cap = p->cap ? p->cap : 1024;
+	uint8_t *st;
+	uint32_t *seq;
+
+	if (n < p->cap)
+		return 0;
+	while (cap <= n)
+		cap *= 2;
+	st = realloc(p->st, cap * sizeof(*st));
+	if (!st)
+		return -1;
+	p->st = st;
+	seq = realloc(p->seq, cap * sizeof(*seq));
+	if (!seq)
+		return -1;
+	p->seq = seq;
+	memset(p->st + p->cap, 0, (cap - p->cap) * sizeof(*st));
+	memset(p->seq + p->cap, 0, (cap - p->cap) * sizeof(*seq));
+	p->cap = cap;
+	return 0;
+}
+
+/* Write ref n of publisher p, its body sent at t. */
+static bool bench_write_ref(struct bench *b, struct bpub *p, uint64_t n,
+			    int64_t t)
+{
+	size_t cap = LWS_PRE + 256 + BENCH_PREFIX_MAX + b->size;
+	unsigned char stackbuf[LWS_PRE + 1024], *buf = stackbuf;
+	char room[BENCH_PREFIX_MAX + 16];
+	size_t have, padn;
+	int len, head;
+	bool ok;
+
 	if (cap > sizeof(stackbuf)) {
 		buf = malloc(cap);
 		if (!buf)
 			return false;
 	}
-	now = clock_mono_us();
+	bench_room_name(b, p->c->room, room, sizeof(room));
 	head = snprintf((char *)buf + LWS_PRE, cap - LWS_PRE,
-			"{\"type\":\"publish\",\"room\":\"bench-%" PRIu32 "\","
-			"\"ref\":\"%" PRIu64 "\",\"body\":", p->c->room, n);
+			"{\"type\":\"publish\",\"room\":\"%s\","
+			"\"ref\":\"%" PRIu64 "\",\"body\":", room, n);
 	len = head + snprintf((char *)buf + LWS_PRE + head, cap - LWS_PRE - head,
 			      "{\"t\":%" PRId64 ",\"p\":%ld,\"n\":%" PRIu64
-			      ",\"x\":\"", now, (long)(p - b->pubs), n);
+			      ",\"x\":\"", t, (long)(p - b->pubs), n);
 	/* Pad the body {"t":..,"p":..,"n":..,"x":"..."} to --size bytes. */
 	have = (size_t)(len - head) + 2;
 	padn = b->size > have ? b->size - have : 0;
@@ -310,25 +393,107 @@ static bool bench_write_publish(struct bench *b, struct bpub *p)
 	len += (int)padn;
 	memcpy(buf + LWS_PRE + len, "\"}}", 3);
 	len += 3;
-	if (lws_write(p->c->wsi, buf + LWS_PRE, (size_t)len, LWS_WRITE_TEXT) <
-	    len) {
-		if (buf != stackbuf)
-			free(buf);
-		return false;
-	}
+	ok = lws_write(p->c->wsi, buf + LWS_PRE, (size_t)len, LWS_WRITE_TEXT) >= len;
 	if (buf != stackbuf)
 		free(buf);
-	p->sent_at[n % b->window] = now;
-	p->sent++;
-	b->published++;
-	return true;
+	return ok;
 }
 
-static void bench_message(struct bench *b, struct bconn *c, const char *p,
-			  size_t len, struct skim_field *top)
+/* Whether p has something to write now. */
+static bool bench_pub_ready(struct bench *b, struct bpub *p, int64_t now)
 {
-	struct skim_field body[1] = { { .name = "t" } };
-	int64_t seq, t, now;
+	if (p->nresend)
+		return now >= p->retry_at;
+	return p->due > p->sent && p->sent + 1 - p->lo < b->window;
+}
+
+/* Write p's next publish: a ref to send again first (refs waiting for
+ * that hold back new ones), else a new ref if the schedule gave one and
+ * the window has room. Returns whether more can be written now. */
+static bool bench_publish_next(struct bench *b, struct bpub *p)
+{
+	int64_t now = clock_mono_us();
+	uint64_t n, w = b->window;
+
+	if (p->nresend) {
+		if (now < p->retry_at)
+			return false;
+		for (n = p->lo; n <= p->sent; n++)
+			if (p->st[n] & PS_RESEND)
+				break;
+		if (n > p->sent) { /* cannot happen: recount */
+			p->nresend = 0;
+			return bench_pub_ready(b, p, now);
+		}
+		if (!bench_write_ref(b, p, n, p->first_at[n % w]))
+			return false;
+		p->st[n] = (uint8_t)((p->st[n] & ~PS_RESEND) | PS_WAIT | PS_RESENT);
+		p->nresend--;
+		p->try_at[n % w] = now;
+		b->resent++;
+		return bench_pub_ready(b, p, now);
+	}
+	if (p->due <= p->sent)
+		return false;
+	n = p->sent + 1;
+	if (n - p->lo >= w) {
+		b->skipped_window++;
+		return false;
+	}
+	if (bench_pub_grow(p, n + 1) < 0) {
+		LOG_W("out of memory: publisher stops", "publisher=%ld",
+		      (long)(p - b->pubs));
+		b->unsent += p->due - p->sent;
+		p->due = p->sent;
+		return false;
+	}
+	if (!bench_write_ref(b, p, n, now))
+		return false;
+	p->st[n] = PS_WAIT;
+	p->first_at[n % w] = p->try_at[n % w] = now;
+	p->sent = n;
+	b->published++;
+	return bench_pub_ready(b, p, now);
+}
+
+/* Move p->lo past the refs that have their answer. */
+static void bench_pub_advance(struct bpub *p)
+{
+	while (p->lo <= p->sent && (p->st[p->lo] & (PS_ACKED | PS_REFUSED)))
+		p->lo++;
+}
+
+/* Message (p, n) reached a subscriber with seq: note its seq, and whether
+ * it came before under another one. */
+static void bench_seen(struct bench *b, int64_t pi, int64_t n, uint64_t seq)
+{
+	struct bpub *p;
+
+	if (pi < 0 || (uint64_t)pi >= b->npubs || n < 1)
+		return;
+	p = &b->pubs[pi];
+	if ((uint64_t)n >= p->cap || (uint64_t)n > p->sent)
+		return; /* not one of ours */
+	if (!p->seq[n]) {
+		p->seq[n] = (uint32_t)seq;
+	} else if (p->seq[n] != (uint32_t)seq && !(p->st[n] & PS_DOUBLED)) {
+		p->st[n] |= PS_DOUBLED;
+		b->doubled++;
+		if (b->doubled == 1 || log_enabled(LOG_INFO))
+			LOG_W("a message came under two seqs", "publisher=%" PRId64
+			      " ref=%" PRId64 " seq=%" PRIu32 " again=%" PRIu64
+			      " resent=%d", pi, n, p->seq[n], seq,
+			      (p->st[n] & PS_RESENT) != 0);
+	}
+}
+
+static void bench_message(struct bench *b, struct bconn *c,
+			  struct skim_field *top)
+{
+	struct skim_field body[3] = {
+		{ .name = "t" }, { .name = "p" }, { .name = "n" },
+	};
+	int64_t seq, t, now, pi, n;
 	struct broom *r = &b->rooms[c->room];
 
 	if (!skim_int(&top[1], &seq) || seq < 0) {
@@ -340,84 +505,255 @@ static void bench_message(struct bench *b, struct bconn *c, const char *p,
 		c->dups++;
 		return; /* neither timed nor counted as a delivery */
 	}
-	c->gaps += (uint64_t)seq - c->last_seq - 1;
+	if ((uint64_t)seq > c->last_seq + 1) {
+		/* Skipped: ask history (--reconnect), else lost. */
+		if (b->reconnect && c->state == BC_JOINED &&
+		    bench_hole_add(b, c, c->last_seq + 1, (uint64_t)seq - 1))
+			LOG_I("seq jump: asking history", "conn=%ld from=%" PRIu64
+			      " to=%" PRIu64 " recovered=%d", (long)(c - b->conns),
+			      c->last_seq + 1, (uint64_t)seq - 1, top[4].v != NULL);
+		else
+			c->gaps += (uint64_t)seq - c->last_seq - 1;
+	}
 	c->last_seq = (uint64_t)seq;
 	if ((uint64_t)seq > r->max_seq)
 		r->max_seq = (uint64_t)seq;
-	if (top[2].v && skim_object(top[2].v, top[2].vlen, body, 1) == 0 &&
-	    skim_int(&body[0], &t) && t >= b->t_measure && t < b->t_end) {
+	if (top[4].v && top[4].vlen == 4 && !memcmp(top[4].v, "true", 4))
+		b->recovered++;
+	if (!top[2].v || skim_object(top[2].v, top[2].vlen, body, 3) < 0)
+		return;
+	if (skim_int(&body[0], &t) && t >= b->t_measure && t < b->t_end) {
 		now = clock_mono_us();
 		hist_add(&b->lat, (uint64_t)(now > t ? now - t : 0));
 		b->measured++;
 	}
+	if (skim_int(&body[1], &pi) && skim_int(&body[2], &n))
+		bench_seen(b, pi, n, (uint64_t)seq);
 }
 
 static void bench_ack(struct bench *b, struct bconn *c, struct skim_field *ref)
 {
 	struct bpub *p;
-	int64_t n;
+	int64_t n, now, at;
 
 	if (c->pub < 0 || !skim_int(ref, &n) || n < 1)
 		return;
 	p = &b->pubs[c->pub];
-	if ((uint64_t)n > p->sent)
-		return;
+	if ((uint64_t)n > p->sent || (p->st[n] & (PS_ACKED | PS_REFUSED)))
+		return; /* not ours, or answered already */
+	if (p->st[n] & PS_RESEND)
+		p->nresend--;
+	p->st[n] = (uint8_t)((p->st[n] & ~(PS_WAIT | PS_RESEND)) | PS_ACKED);
 	p->acked++;
+	p->attempt = 0;
 	b->acked++;
 	b->rooms[c->room].acked++;
-	if ((uint64_t)n + b->window > p->sent) {
-		int64_t now = clock_mono_us(), at = p->sent_at[(uint64_t)n % b->window];
-
+	if (b->phase == PH_DRAIN)
+		b->t_progress = clock_mono_us();
+	if ((uint64_t)n >= p->lo) {
+		now = clock_mono_us();
+		at = p->first_at[(uint64_t)n % b->window];
 		if (at >= b->t_measure && at < b->t_end)
 			hist_add(&b->ack_lat, (uint64_t)(now - at));
 	}
-	if (p->due > p->sent && c->wsi)
+	bench_pub_advance(p);
+	if (c->wsi && bench_pub_ready(b, p, clock_mono_us()))
 		lws_callback_on_writable(c->wsi);
 }
 
-/* The rare frames: joined and error, with jansson. */
+/* An error frame for ref n of c's publisher. */
+static void bench_pub_error(struct bench *b, struct bconn *c, const char *ref,
+			    const char *code, const char *message)
+{
+	struct bpub *p = &b->pubs[c->pub];
+	char *end;
+	uint64_t n;
+
+	errno = 0;
+	n = ref ? strtoull(ref, &end, 10) : 0;
+	if (!ref || errno || *end || n < 1 || n > p->sent ||
+	    (p->st[n] & (PS_ACKED | PS_REFUSED))) {
+		LOG_I("error frame for no publish of ours", "code=%s ref=%s",
+		      log_q(code), log_q(ref));
+		return;
+	}
+	if (b->reconnect && code && !strcmp(code, "unavailable")) {
+		/* The gateway could not get it to the bus: again, same ref,
+		 * once the backoff has passed. */
+		if (!(p->st[n] & PS_RESEND)) {
+			p->st[n] = (uint8_t)((p->st[n] & ~PS_WAIT) | PS_RESEND);
+			p->nresend++;
+		}
+		p->retry_at = clock_mono_us() +
+			      (int64_t)bench_delay_ms(b, &p->attempt) * 1000;
+		return;
+	}
+	if (p->st[n] & PS_RESEND)
+		p->nresend--;
+	p->st[n] = (uint8_t)((p->st[n] & ~(PS_WAIT | PS_RESEND)) | PS_REFUSED);
+	p->errors++;
+	b->pub_errors++;
+	if (b->pub_errors == 1)
+		LOG_W("publish refused", "code=%s message=%s", log_q(code),
+		      log_q(message));
+	bench_pub_advance(p);
+	if (c->wsi && bench_pub_ready(b, p, clock_mono_us()))
+		lws_callback_on_writable(c->wsi);
+}
+
+static void bench_joined(struct bench *b, struct bconn *c, uint64_t seq)
+{
+	struct broom *r = &b->rooms[c->room];
+
+	c->state = BC_JOINED;
+	c->attempt = 0;
+	c->dropped = 0;
+	r->members++;
+	b->t_progress = clock_mono_us();
+	if (c->was_joined) {
+		/* A rejoin: its seqs go on from where they were. */
+		b->reconnects++;
+		hist_add(&b->resume, (uint64_t)(clock_mono_us() - c->t_down));
+		if (seq < c->last_seq) {
+			b->resets++;
+			if (b->resets <= 3 || log_enabled(LOG_INFO))
+				LOG_W("the room's seq went back: its history was lost",
+				      "conn=%ld last_seq=%" PRIu64 " joined_seq=%"
+				      PRIu64, (long)(c - b->conns), c->last_seq, seq);
+			if (c->epoch == r->epoch) {
+				r->prev_max = r->max_seq;
+				r->max_seq = seq;
+				r->epoch++;
+			}
+			if (r->prev_max > c->last_seq)
+				c->gaps += r->prev_max - c->last_seq;
+			c->epoch = r->epoch;
+			c->last_seq = seq;
+			if (seq > r->max_seq)
+				r->max_seq = seq;
+		}
+	} else {
+		c->last_seq = seq;
+		c->acked_base = r->acked;
+		c->epoch = r->epoch;
+		c->was_joined = 1;
+		b->joined++;
+		if (c->last_seq > r->max_seq)
+			r->max_seq = c->last_seq;
+	}
+	if (bench_hole_open(c))
+		c->want_hist = 1; /* its answer went with the old connection */
+	if ((c->pub >= 0 || c->want_hist) && c->wsi)
+		lws_callback_on_writable(c->wsi);
+	bench_settle(b, c);
+}
+
+/* A join answered by an error: tried again later when the gateway cannot
+ * serve it now (with --reconnect); else the connection stays open but
+ * is no subscriber. */
+static void bench_join_error(struct bench *b, struct bconn *c, const char *code,
+			     const char *message)
+{
+	if (b->reconnect && code && (!strcmp(code, "unavailable") ||
+				     !strcmp(code, "rate_limited"))) {
+		b->join_retries++;
+		if (b->join_retries <= 3 || log_enabled(LOG_INFO))
+			LOG_W("join refused for now: trying again", "conn=%ld"
+			      " code=%s message=%s", (long)(c - b->conns),
+			      log_q(code), log_q(message));
+		bench_later(b, c, bench_delay_ms(b, &c->attempt));
+		return;
+	}
+	LOG_W("join refused", "room=%" PRIu32 " code=%s", c->room, log_q(code));
+	c->state = BC_JOINED; /* open but not a subscriber */
+	if (c->was_joined) {
+		c->dropped = 1; /* what it misses from now on is lost */
+	} else {
+		c->acked_base = UINT64_MAX;
+		b->join_failed++;
+	}
+	bench_settle(b, c);
+}
+
+/* A history answer for c's first seq jump: what it holds of the jump is
+ * delivered (counted as filled); the rest is asked for again, unless
+ * history had none of it: then it is lost. */
+static void bench_history(struct bench *b, struct bconn *c, json_t *f)
+{
+	json_t *msgs = json_object_get(f, "messages"), *m, *body;
+	uint64_t lo = UINT64_MAX, n = 0, hi;
+	struct bhole *h;
+	int64_t seq;
+	size_t i;
+
+	if (!bench_hole_open(c)) {
+		b->frames_other++;
+		return;
+	}
+	h = &c->holes->h[0];
+	hi = h->hi;
+	json_array_foreach(msgs, i, m) {
+		seq = json_integer_value(json_object_get(m, "seq"));
+		if (seq < 1 || (uint64_t)seq < h->lo || (uint64_t)seq > hi)
+			continue;
+		n++;
+		c->received++;
+		b->filled++;
+		if ((uint64_t)seq < lo)
+			lo = (uint64_t)seq;
+		body = json_object_get(m, "body");
+		bench_seen(b, json_integer_value(json_object_get(body, "p")),
+			   json_integer_value(json_object_get(body, "n")),
+			   (uint64_t)seq);
+	}
+	if (!n) {
+		/* History has none of it: a real hole. */
+		c->gaps += hi - h->lo + 1;
+		LOG_W("a seq gap history cannot fill: lost", "conn=%ld from=%"
+		      PRIu64 " to=%" PRIu64, (long)(c - b->conns), h->lo, hi);
+		bench_hole_done(c);
+		return;
+	}
+	/* What lo..hi lacks (history is contiguous, unless messages are
+	 * missing from the store too) is lost; below lo, ask again. */
+	c->gaps += (hi - lo + 1) - n;
+	if (lo <= h->lo) {
+		bench_hole_done(c);
+	} else {
+		h->hi = lo - 1;
+		bench_hole_ask(c);
+	}
+	if (b->phase == PH_DRAIN)
+		b->t_progress = clock_mono_us();
+}
+
+/* The rare frames: joined, history and error, with jansson. */
 static void bench_frame_slow(struct bench *b, struct bconn *c, const char *p,
 			     size_t len, const char *type)
 {
 	json_t *f = json_loadb(p, len, 0, NULL);
-	const char *code;
+	const char *code, *ref;
 
 	if (!f) {
 		b->frames_bad++;
 		return;
 	}
+	ref = json_string_value(json_object_get(f, "ref"));
 	if (!strcmp(type, "joined") && c->state == BC_JOINING) {
-		c->last_seq = (uint64_t)json_integer_value(json_object_get(f, "seq"));
-		c->acked_base = b->rooms[c->room].acked;
-		c->state = BC_JOINED;
-		c->was_joined = 1;
-		b->rooms[c->room].members++;
-		b->joined++;
-		b->t_progress = clock_mono_us();
-		if (c->last_seq > b->rooms[c->room].max_seq)
-			b->rooms[c->room].max_seq = c->last_seq;
-		b->settled++;
-		bench_settle_check(b);
+		bench_joined(b, c, (uint64_t)json_integer_value(json_object_get(f, "seq")));
+	} else if (!strcmp(type, "history") && ref && !strcmp(ref, "h")) {
+		bench_history(b, c, f);
 	} else if (!strcmp(type, "error")) {
 		code = json_string_value(json_object_get(f, "code"));
 		bench_count(b->errors, code ? code : "?");
-		if (c->state == BC_JOINING) {
-			LOG_W("join refused", "room=%" PRIu32 " code=%s", c->room,
-			      log_q(code));
-			c->state = BC_JOINED; /* open but not a subscriber */
-			c->acked_base = UINT64_MAX;
-			c->was_joined = 0;
-			b->join_failed++;
-			b->settled++;
-			bench_settle_check(b);
-		} else if (c->pub >= 0) {
-			b->pubs[c->pub].errors++;
-			b->pub_errors++;
-			if (b->pub_errors == 1)
-				LOG_W("publish refused", "code=%s message=%s",
-				      log_q(code), log_q(json_string_value(
-					      json_object_get(f, "message"))));
-		}
+		if (ref && !strcmp(ref, "h") && bench_hole_open(c))
+			bench_later(b, c, bench_delay_ms(b, &c->attempt));
+		else if (c->state == BC_JOINING && (!ref || !strcmp(ref, "j")))
+			bench_join_error(b, c, code, json_string_value(
+						 json_object_get(f, "message")));
+		else if (c->pub >= 0)
+			bench_pub_error(b, c, ref, code, json_string_value(
+						json_object_get(f, "message")));
 	} else {
 		b->frames_other++;
 	}
@@ -427,13 +763,13 @@ static void bench_frame_slow(struct bench *b, struct bconn *c, const char *p,
 static void bench_frame(struct bench *b, struct bconn *c, const char *p,
 			size_t len)
 {
-	struct skim_field top[4] = {
+	struct skim_field top[5] = {
 		{ .name = "type" }, { .name = "seq" }, { .name = "body" },
-		{ .name = "ref" },
+		{ .name = "ref" }, { .name = "recovered" },
 	};
 	char type[16];
 
-	if (skim_object(p, len, top, 4) < 0 || !top[0].v || top[0].vlen < 2 ||
+	if (skim_object(p, len, top, 5) < 0 || !top[0].v || top[0].vlen < 2 ||
 	    top[0].vlen > sizeof(type) + 1) {
 		if (top[0].v && top[0].vlen > sizeof(type) + 1) {
 			b->frames_other++;
@@ -443,7 +779,7 @@ static void bench_frame(struct bench *b, struct bconn *c, const char *p,
 		return;
 	}
 	if (skim_str_is(&top[0], "message")) {
-		bench_message(b, c, p, len, top);
+		bench_message(b, c, top);
 		return;
 	}
 	if (skim_str_is(&top[0], "ack")) {
@@ -461,42 +797,98 @@ static void bench_frame(struct bench *b, struct bconn *c, const char *p,
 
 static void bench_closed(struct bench *b, struct bconn *c)
 {
+	bool ours = b->phase == PH_CLOSE || b->phase == PH_DONE;
+	bool churn = c->churn;
 	char code[16];
+	uint64_t n;
 
-	if (c->state == BC_JOINED && c->acked_base != UINT64_MAX) {
+	if (c->state == BC_JOINED && c->acked_base != UINT64_MAX && !c->dropped) {
 		c->acked_end = b->rooms[c->room].acked;
 		b->rooms[c->room].members--;
 	}
-	if (b->phase != PH_CLOSE && b->phase != PH_DONE) {
+	if (!ours && !churn) {
 		c->dropped = 1;
-		b->dropped++;
+		b->drops++;
 		snprintf(code, sizeof(code), "%u", c->close_code);
-		bench_count(b->closes, c->close_code ? code : "lost");
-		if (b->dropped <= 3 || log_enabled(LOG_INFO))
-			LOG_W("connection closed during the run", "conn=%ld code=%u",
-			      (long)(c - b->conns), c->close_code);
-		if (c->state == BC_JOINING) {
-			b->settled++; /* closed before it joined */
-			bench_settle_check(b);
-		}
+		bench_count(b->closes, c->timed_out ? "timeout" :
+				       c->close_code ? code : "lost");
+		if (b->drops <= 3 || log_enabled(LOG_INFO))
+			LOG_W("connection closed during the run", "conn=%ld code=%s",
+			      (long)(c - b->conns), c->timed_out ? "timeout" :
+			      c->close_code ? code : "lost");
+		if (c->state == BC_JOINING && !c->was_joined)
+			bench_settle(b, c); /* closed before it joined */
 	}
 	if (c->pub >= 0) {
 		struct bpub *p = &b->pubs[c->pub];
 
-		b->unsent += p->due - p->sent;
-		p->due = p->sent;
-		b->unacked_lost += p->sent - p->acked - p->errors;
+		if (b->reconnect && !ours) {
+			/* Unanswered refs go again on the next connection. */
+			for (n = p->lo; n <= p->sent; n++) {
+				if (p->st[n] & PS_WAIT) {
+					p->st[n] = (uint8_t)((p->st[n] & ~PS_WAIT) |
+							     PS_RESEND);
+					p->nresend++;
+				}
+			}
+			p->retry_at = 0;
+		} else {
+			b->unsent += p->due - p->sent;
+			p->due = p->sent;
+		}
 	}
-	c->state = BC_CLOSED;
 	c->wsi = NULL;
+	c->t_down = clock_mono_us();
+	c->churn = 0;
+	c->timed_out = 0;
+	c->close_code = 0;
+	c->want_join = 0;
+	c->want_close = 0;
+	c->want_hist = 0;
 	b->open_now--;
 	if (c->frag) {
 		buf_release(c->frag);
 		free(c->frag);
 		c->frag = NULL;
 	}
+	if (!ours && b->reconnect) {
+		c->state = BC_IDLE;
+		bench_later(b, c, churn ? 0 : bench_delay_ms(b, &c->attempt));
+	} else {
+		c->state = BC_CLOSED;
+	}
 	if (b->phase == PH_CLOSE && b->open_now == 0)
 		bench_done(b);
+}
+
+static void bench_connection_error(struct bench *b, struct bconn *c,
+				   struct lws *wsi, const char *why)
+{
+	if (c->state != BC_CONNECTING)
+		return;
+	c->wsi = NULL;
+	b->in_flight--;
+	b->connect_errors++;
+	if (b->phase == PH_SETUP)
+		b->t_progress = clock_mono_us();
+	if (b->connect_errors <= 3 || log_enabled(LOG_INFO)) {
+		unsigned int st = why && !strcmp(why, "HS: ws upgrade response not 101") ?
+				  lws_http_client_http_response(wsi) : 0;
+
+		LOG_W("unable to connect", "conn=%ld url=%s err=%s status=%u",
+		      (long)(c - b->conns), log_q(b->urls[c->url].text),
+		      log_q(why ? why : "?"), st);
+	}
+	if (b->reconnect && b->phase < PH_CLOSE) {
+		c->state = BC_IDLE;
+		bench_settle(b, c);
+		bench_later(b, c, bench_delay_ms(b, &c->attempt));
+	} else {
+		c->state = BC_FAILED;
+		b->failed++;
+		bench_settle(b, c);
+	}
+	bench_connect_next(b);
 }
 
 static int bench_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
@@ -504,37 +896,26 @@ static int bench_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 {
 	struct bench *b = B;
 	struct bconn *c = lws_get_opaque_user_data(wsi);
-	struct bpub *p;
 
 	if (!c)
 		return 0;
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		if (c->state != BC_CONNECTING)
-			break;
-		c->state = BC_FAILED;
-		c->wsi = NULL;
-		b->in_flight--;
-		b->failed++;
-		b->settled++;
-		b->t_progress = clock_mono_us();
-		if (b->failed <= 3 || log_enabled(LOG_INFO)) {
-			unsigned int st = in && !strcmp(in, "HS: ws upgrade response not 101") ?
-					  lws_http_client_http_response(wsi) : 0;
-
-			LOG_W("unable to connect", "conn=%ld err=%s status=%u",
-			      (long)(c - b->conns), log_q(in ? (char *)in : "?"), st);
-		}
-		bench_connect_next(b);
+		bench_connection_error(b, c, wsi, in);
 		break;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		c->state = BC_JOINING;
 		c->wsi = wsi;
 		c->want_join = 1;
 		b->in_flight--;
-		b->opened++;
+		if (!c->opened) {
+			c->opened = 1;
+			b->opened++;
+		}
 		b->open_now++;
 		b->t_progress = clock_mono_us();
+		if (b->phase >= PH_CLOSE)
+			c->want_close = 1;
 		lws_callback_on_writable(wsi);
 		bench_connect_next(b);
 		break;
@@ -571,15 +952,19 @@ static int bench_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		if (c->want_join) {
 			c->want_join = 0;
 			bench_write_join(b, c);
-			if (c->pub >= 0 && b->pubs[c->pub].due > b->pubs[c->pub].sent)
+			break;
+		}
+		if (c->want_hist && c->state == BC_JOINED) {
+			c->want_hist = 0;
+			bench_write_hist(b, c);
+			if (c->pub >= 0)
 				lws_callback_on_writable(wsi);
 			break;
 		}
-		if (c->pub < 0 || (b->phase != PH_RUN && b->phase != PH_DRAIN))
+		if (c->pub < 0 || c->state != BC_JOINED ||
+		    (b->phase != PH_RUN && b->phase != PH_DRAIN))
 			break;
-		p = &b->pubs[c->pub];
-		if (p->due > p->sent && bench_write_publish(b, p) &&
-		    p->due > p->sent)
+		if (bench_publish_next(b, &b->pubs[c->pub]))
 			lws_callback_on_writable(wsi);
 		break;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
@@ -641,6 +1026,10 @@ static void bench_tick(lws_sorted_usec_list_t *sul);
 
 static void bench_schedule_tick(struct bench *b, lws_usec_t us)
 {
+	/* Never later than what is already asked for. */
+	if (b->sul_tick.us && b->sul_tick.list.owner &&
+	    b->sul_tick.us <= lws_now_usecs() + us)
+		return;
 	lws_sul_schedule(b->ctx, 0, &b->sul_tick, bench_tick, us);
 }
 
@@ -656,7 +1045,8 @@ static void bench_phase_setup_done(struct bench *b)
 	      (now - b->t_setup) / 1000);
 	if (b->joined == 0) {
 		LOG_F("no connection could join", "failed=%" PRIu32
-		      " join_failed=%" PRIu32, b->failed, b->join_failed);
+		      " join_failed=%" PRIu32 " connect_errors=%" PRIu64,
+		      b->failed, b->join_failed, b->connect_errors);
 		b->rc = EX_UNAVAILABLE;
 		bench_phase_close(b);
 		return;
@@ -665,9 +1055,10 @@ static void bench_phase_setup_done(struct bench *b)
 		b->phase = PH_HOLD;
 		printf("ready %" PRIu32 "\n", b->joined);
 		fflush(stdout);
-		if (b->failed || b->join_failed)
+		if (b->joined < b->nconns)
 			LOG_W("some connections did not join", "failed=%" PRIu32
-			      " join_failed=%" PRIu32, b->failed, b->join_failed);
+			      " join_failed=%" PRIu32, b->nconns - b->opened,
+			      b->join_failed);
 		b->t_end = b->duration_set ?
 			   now + (int64_t)b->duration_ms * 1000 : INT64_MAX;
 		bench_schedule_tick(b, BENCH_CHECK_US);
@@ -703,30 +1094,118 @@ static void bench_phase_close(struct bench *b)
 		bench_schedule_tick(b, BENCH_CHECK_US);
 }
 
-/* Whether every acked message reached every subscriber. */
-static bool bench_drained(struct bench *b)
+/* Whether every acked message reached every subscriber: with --reconnect,
+ * also every publish answered and every subscriber back and up to its
+ * room's last seq. */
+static bool bench_drained(struct bench *b, bool why)
 {
 	uint32_t i;
 
-	if (b->published + b->unsent < b->scheduled ||
-	    b->acked + b->pub_errors + b->unacked_lost < b->published)
-		return false;
+	for (i = 0; i < b->npubs; i++) {
+		struct bpub *p = &b->pubs[i];
+
+		if (!b->reconnect && !p->c->wsi)
+			continue; /* closed: what it had in flight is lost */
+		if (p->due > p->sent || p->lo <= p->sent) {
+			if (why)
+				LOG_W("drain: a publisher is not done", "publisher=%"
+				      PRIu32 " due=%" PRIu64 " sent=%" PRIu64
+				      " unanswered_from=%" PRIu64 " resend=%" PRIu64
+				      " state=%u", i, p->due, p->sent, p->lo,
+				      p->nresend, p->c->state);
+			return false;
+		}
+	}
 	for (i = 0; i < b->nconns; i++) {
 		struct bconn *c = &b->conns[i];
+		bool back = c->state == BC_JOINED && !c->dropped;
 
-		if (c->state == BC_JOINED && c->acked_base != UINT64_MAX &&
-		    c->received - c->dups < b->rooms[c->room].acked - c->acked_base)
+		if (!c->was_joined || c->acked_base == UINT64_MAX)
+			continue;
+		if ((b->reconnect && (!back || bench_hole_open(c) ||
+				      c->last_seq < b->rooms[c->room].max_seq)) ||
+		    (back && c->received - c->dups <
+			     b->rooms[c->room].acked - c->acked_base)) {
+			if (why)
+				LOG_W("drain: a subscriber is not done", "conn=%"
+				      PRIu32 " state=%u last_seq=%" PRIu64
+				      " room_seq=%" PRIu64 " received=%" PRIu64
+				      " acked=%" PRIu64 " jumps_open=%" PRIu32,
+				      i, c->state, c->last_seq,
+				      b->rooms[c->room].max_seq,
+				      c->received - c->dups,
+				      b->rooms[c->room].acked - c->acked_base,
+				      c->holes ? c->holes->n : 0);
 			return false;
+		}
 	}
 	return true;
+}
+
+/* --churn: close the next joined subscriber that does not publish. */
+static void bench_churn_one(struct bench *b)
+{
+	uint32_t k;
+
+	for (k = 0; k < b->nconns; k++) {
+		struct bconn *c = &b->conns[b->churn_next];
+
+		b->churn_next = (b->churn_next + 1) % b->nconns;
+		if (c->pub >= 0 || c->state != BC_JOINED || !c->wsi ||
+		    c->want_close || c->dropped)
+			continue;
+		c->churn = 1;
+		c->want_close = 1;
+		b->churned++;
+		lws_callback_on_writable(c->wsi);
+		return;
+	}
+}
+
+/* Publishers whose resend backoff is over get written; with --reconnect,
+ * one whose oldest unanswered ref waited --timeout closes its connection
+ * (it reconnects and writes the ref again). */
+static void bench_pubs_check(struct bench *b, int64_t now)
+{
+	uint32_t i;
+
+	for (i = 0; i < b->npubs; i++) {
+		struct bpub *p = &b->pubs[i];
+		struct bconn *c = p->c;
+
+		if (c->state != BC_JOINED || !c->wsi || c->want_close)
+			continue;
+		if (p->nresend && now >= p->retry_at)
+			lws_callback_on_writable(c->wsi);
+		if (b->reconnect && p->lo <= p->sent &&
+		    (p->st[p->lo] & PS_WAIT) &&
+		    now - p->try_at[p->lo % b->window] >
+			    (int64_t)b->timeout_ms * 1000) {
+			b->pub_timeouts++;
+			LOG_W("no answer to a publish in time: reconnecting",
+			      "publisher=%" PRIu32 " ref=%" PRIu64, i, p->lo);
+			c->timed_out = 1;
+			c->want_close = 1;
+			lws_callback_on_writable(c->wsi);
+		}
+	}
 }
 
 static void bench_tick(lws_sorted_usec_list_t *sul)
 {
 	struct bench *b = lws_container_of(sul, struct bench, sul_tick);
 	int64_t now = clock_mono_us();
+	struct timeq_ent e;
+	lws_usec_t next = BENCH_CHECK_US;
 	uint64_t due;
 
+	if (b->phase < PH_CLOSE && b->due.n)
+		bench_connect_next(b);
+	if ((b->phase == PH_RUN || b->phase == PH_DRAIN) &&
+	    now - b->t_pubcheck >= BENCH_PUBCHECK_US) {
+		b->t_pubcheck = now;
+		bench_pubs_check(b, now);
+	}
 	switch (b->phase) {
 	case PH_SETUP:
 		if (now - b->t_progress > (int64_t)b->timeout_ms * 1000) {
@@ -736,14 +1215,13 @@ static void bench_tick(lws_sorted_usec_list_t *sul)
 			bench_phase_setup_done(b);
 			return;
 		}
-		bench_schedule_tick(b, BENCH_CHECK_US);
-		return;
+		break;
 	case PH_HOLD:
-		if (now >= b->t_end)
+		if (now >= b->t_end) {
 			bench_phase_close(b);
-		else
-			bench_schedule_tick(b, BENCH_CHECK_US);
-		return;
+			return;
+		}
+		break;
 	case PH_RUN:
 		/* Message k (from 0) is due at t_start + k / rate. */
 		due = b->rate > 0 ? (uint64_t)((double)(now - b->t_start) *
@@ -755,203 +1233,64 @@ static void bench_tick(lws_sorted_usec_list_t *sul)
 
 			b->rr = (b->rr + 1) % b->npubs;
 			b->scheduled++;
-			if (!p->c->wsi) {
+			if (!b->reconnect && !p->c->wsi) {
 				b->unsent++;
 				continue;
 			}
 			p->due++;
-			lws_callback_on_writable(p->c->wsi);
+			if (p->c->wsi && p->c->state == BC_JOINED)
+				lws_callback_on_writable(p->c->wsi);
+		}
+		if (b->churn > 0) {
+			due = (uint64_t)((double)(now - b->t_start) * b->churn / 1e6);
+			while (b->churn_due < due) {
+				b->churn_due++;
+				bench_churn_one(b);
+			}
 		}
 		if (now >= b->t_end) {
 			b->phase = PH_DRAIN;
 			b->t_progress = now;
 			LOG_I("publishing done, draining", "published=%" PRIu64
 			      " acked=%" PRIu64, b->published, b->acked);
-			bench_schedule_tick(b, BENCH_CHECK_US);
-			return;
+			break;
 		}
-		bench_schedule_tick(b, BENCH_TICK_US);
-		return;
+		next = BENCH_TICK_US;
+		break;
 	case PH_DRAIN:
-		if (bench_drained(b)) {
+		if (bench_drained(b, false)) {
 			b->t_drained = now;
 			bench_phase_close(b);
 			return;
 		}
 		if (now - b->t_progress > (int64_t)b->timeout_ms * 1000) {
+			bench_drained(b, true);
 			LOG_W("drain timed out: reporting what arrived",
-			      "unacked=%" PRIu64,
-			      b->published - b->acked - b->pub_errors);
+			      "unacked=%" PRIu64 " down=%" PRIu32,
+			      b->published - b->acked - b->pub_errors,
+			      b->nconns - b->open_now);
 			b->t_drained = now;
 			bench_phase_close(b);
 			return;
 		}
-		bench_schedule_tick(b, BENCH_CHECK_US);
-		return;
+		break;
 	case PH_CLOSE:
 		if (b->open_now == 0 || now - b->t_progress > 3 * 1000000) {
 			bench_done(b);
 			return;
 		}
-		bench_schedule_tick(b, BENCH_CHECK_US);
-		return;
+		break;
 	case PH_DONE:
 		return;
 	}
-}
+	/* Sooner when something waits in the heap. */
+	if (b->phase < PH_CLOSE && timeq_peek(&b->due, &e)) {
+		int64_t in = e.at - now;
 
-struct bench_totals {
-	uint64_t expected;        /* deliveries that should have happened */
-	uint64_t received;        /* distinct deliveries */
-	uint64_t dups;            /* duplicates */
-	uint64_t lost;            /* missing: gaps and tail */
-	uint64_t gaps;            /* of which seq jumps */
-};
-
-static void bench_totals(struct bench *b, struct bench_totals *t)
-{
-	uint32_t i;
-
-	memset(t, 0, sizeof(*t));
-	for (i = 0; i < b->nconns; i++) {
-		struct bconn *c = &b->conns[i];
-		uint64_t exp, uniq, miss;
-
-		if (!c->was_joined)
-			continue;
-		if (c->state == BC_JOINED)
-			c->acked_end = b->rooms[c->room].acked;
-		exp = c->acked_end - c->acked_base;
-		uniq = c->received - c->dups;
-		/* Missing: what seq skipped, plus the room's last messages it
-		 * never saw; or the shortfall against the acks, if larger. */
-		miss = c->gaps;
-		if (!c->dropped && b->rooms[c->room].max_seq > c->last_seq)
-			miss += b->rooms[c->room].max_seq - c->last_seq;
-		if (exp > uniq && exp - uniq > miss)
-			miss = exp - uniq;
-		t->expected += exp;
-		t->received += uniq;
-		t->dups += c->dups;
-		t->gaps += c->gaps;
-		t->lost += miss;
+		if (in < (int64_t)next)
+			next = in < BENCH_TICK_US ? BENCH_TICK_US : (lws_usec_t)in;
 	}
-}
-
-static void bench_report(struct bench *b)
-{
-	struct bench_totals t;
-	double secs = (double)b->duration_ms / 1000.0;
-	double run_s;
-	json_t *o, *e;
-	char *s;
-	int i;
-
-	bench_totals(b, &t);
-	if (b->t_end > b->t_measure && b->t_end != INT64_MAX)
-		secs = (double)(b->t_end - b->t_measure) / 1e6;
-	run_s = b->t_end > b->t_start ? (double)(b->t_end - b->t_start) / 1e6 : 0;
-	if (b->json) {
-		o = json_pack("{s:I,s:I,s:I,s:f,s:f,s:f,s:I}",
-			      "conns", (json_int_t)b->nconns,
-			      "rooms", (json_int_t)b->nrooms,
-			      "publishers", (json_int_t)b->npubs,
-			      "rate", b->rate,
-			      "duration_s", secs,
-			      "warmup_s", (double)b->warmup_ms / 1000.0,
-			      "size", (json_int_t)b->size);
-		json_object_set_new(o, "connections", json_pack(
-			"{s:I,s:I,s:I,s:I,s:f,s:f}",
-			"opened", (json_int_t)b->opened,
-			"failed", (json_int_t)b->failed,
-			"join_failed", (json_int_t)b->join_failed,
-			"dropped", (json_int_t)b->dropped,
-			"setup_s", (double)(b->t_ready - b->t_setup) / 1e6,
-			"drain_s", b->t_drained > b->t_end ?
-				   (double)(b->t_drained - b->t_end) / 1e6 : 0.0));
-		json_object_set_new(o, "messages", json_pack(
-			"{s:I,s:I,s:I,s:I,s:f}",
-			"planned", (json_int_t)b->planned,
-			"published", (json_int_t)b->published,
-			"acked", (json_int_t)b->acked,
-			"refused", (json_int_t)b->pub_errors,
-			"publish_rate", run_s > 0 ? (double)b->published / run_s : 0.0));
-		json_object_set_new(o, "deliveries", json_pack(
-			"{s:I,s:I,s:I,s:I,s:I,s:f}",
-			"expected", (json_int_t)t.expected,
-			"received", (json_int_t)t.received,
-			"lost", (json_int_t)t.lost,
-			"gaps", (json_int_t)t.gaps,
-			"duplicates", (json_int_t)t.dups,
-			"per_s", secs > 0 ? (double)b->measured / secs : 0.0));
-		json_object_set_new(o, "latency_us", json_pack(
-			"{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I}",
-			"min", (json_int_t)(b->lat.count ? b->lat.min : 0),
-			"p50", (json_int_t)hist_quantile(&b->lat, 0.50),
-			"p90", (json_int_t)hist_quantile(&b->lat, 0.90),
-			"p99", (json_int_t)hist_quantile(&b->lat, 0.99),
-			"p999", (json_int_t)hist_quantile(&b->lat, 0.999),
-			"max", (json_int_t)b->lat.max,
-			"mean", b->lat.count ? b->lat.sum / (double)b->lat.count : 0.0,
-			"count", (json_int_t)b->lat.count));
-		json_object_set_new(o, "ack_latency_us", json_pack(
-			"{s:I,s:I,s:I,s:I,s:I}",
-			"p50", (json_int_t)hist_quantile(&b->ack_lat, 0.50),
-			"p90", (json_int_t)hist_quantile(&b->ack_lat, 0.90),
-			"p99", (json_int_t)hist_quantile(&b->ack_lat, 0.99),
-			"max", (json_int_t)b->ack_lat.max,
-			"count", (json_int_t)b->ack_lat.count));
-		e = json_object();
-		for (i = 0; i < BENCH_CODES && b->errors[i].n; i++)
-			json_object_set_new(e, b->errors[i].name,
-					    json_integer((json_int_t)b->errors[i].n));
-		json_object_set_new(o, "errors", e);
-		e = json_object();
-		for (i = 0; i < BENCH_CODES && b->closes[i].n; i++)
-			json_object_set_new(e, b->closes[i].name,
-					    json_integer((json_int_t)b->closes[i].n));
-		json_object_set_new(o, "closes", e);
-		json_object_set_new(o, "frames_other",
-				    json_integer((json_int_t)b->frames_other));
-		json_object_set_new(o, "frames_bad",
-				    json_integer((json_int_t)b->frames_bad));
-		s = json_dumps(o, JSON_COMPACT);
-		if (s)
-			printf("%s\n", s);
-		free(s);
-		json_decref(o);
-		return;
-	}
-	printf("connections  %" PRIu32 " opened, %" PRIu32 " failed, %" PRIu32
-	       " join refused, %" PRIu32 " dropped (setup %.2f s)\n",
-	       b->opened, b->failed, b->join_failed, b->dropped,
-	       (double)(b->t_ready - b->t_setup) / 1e6);
-	printf("messages     %" PRIu64 " published of %" PRIu64 " planned"
-	       " (%.0f/s), %" PRIu64 " acked, %" PRIu64 " refused\n",
-	       b->published, b->planned,
-	       run_s > 0 ? (double)b->published / run_s : 0.0, b->acked,
-	       b->pub_errors);
-	printf("deliveries   %" PRIu64 " expected, %" PRIu64 " received, %" PRIu64
-	       " lost, %" PRIu64 " duplicates\n", t.expected, t.received,
-	       t.lost, t.dups);
-	printf("throughput   %.0f deliveries/s over %.2f s\n",
-	       secs > 0 ? (double)b->measured / secs : 0.0, secs);
-	printf("latency      p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f ms,"
-	       " max %.3f ms (%" PRIu64 " samples)\n",
-	       hist_quantile(&b->lat, 0.50) / 1e3,
-	       hist_quantile(&b->lat, 0.90) / 1e3,
-	       hist_quantile(&b->lat, 0.99) / 1e3,
-	       hist_quantile(&b->lat, 0.999) / 1e3, b->lat.max / 1e3,
-	       b->lat.count);
-	printf("ack latency  p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
-	       hist_quantile(&b->ack_lat, 0.50) / 1e3,
-	       hist_quantile(&b->ack_lat, 0.99) / 1e3, b->ack_lat.max / 1e3);
-	for (i = 0; i < BENCH_CODES && b->errors[i].n; i++)
-		printf("errors       %s: %" PRIu64 "\n", b->errors[i].name,
-		       b->errors[i].n);
-	for (i = 0; i < BENCH_CODES && b->closes[i].n; i++)
-		printf("closes       %s: %" PRIu64 "\n", b->closes[i].name,
-		       b->closes[i].n);
+	lws_sul_schedule(b->ctx, 0, &b->sul_tick, bench_tick, next);
 }
 
 static int bench_run(struct bench *b)
@@ -1032,16 +1371,23 @@ static const char bench_help[] =
 	"(latency, seq gaps, duplicates) and report, as text or one JSON object.\n"
 	"\n"
 	"  --conns N           connections (default 100); users bench-0 ...\n"
-	"  --rooms K           rooms bench-0 ... bench-K-1 (default 1)\n"
+	"  --rooms K           rooms PREFIX0 ... PREFIXK-1 (default 1)\n"
+	"  --room-prefix P     room names start with P (default bench-)\n"
 	"  --publishers P      connections that publish, the first P (default 1)\n"
 	"  --rate R            messages per second, all publishers (default 100)\n"
 	"  --duration D        measured publishing time (default 10s)\n"
 	"  --warmup D          publishing before measuring starts (default 1s)\n"
 	"  --size BYTES        body size of each message (default 64)\n"
-	"  --window N          unacked publishes per publisher (default 1000)\n"
+	"  --window N          refs in flight per publisher (default 1000)\n"
 	"  --handshakes N      handshakes in flight at most (default 200)\n"
-	"  --timeout D         handshake timeout, setup stall and drain limit\n"
-	"                      (default 10s)\n"
+	"  --timeout D         handshake timeout, setup stall, drain limit and,\n"
+	"                      with --reconnect, the wait for an ack (default 10s)\n"
+	"  --reconnect         a dropped connection reconnects (next URL first),\n"
+	"                      rejoins with since and resends unacked publishes\n"
+	"                      with the same ref (default off)\n"
+	"  --churn PER_S       close and reopen that many subscribers per second\n"
+	"                      on purpose; implies --reconnect (default 0)\n"
+	"  --backoff-max D     longest wait between reconnects (default 2s)\n"
 	"  --secret-file F     connect with tokens signed with F (--auth jwt)\n"
 	"                      instead of ?user=\n"
 	"  --json              report as one JSON object\n"
@@ -1049,11 +1395,25 @@ static const char bench_help[] =
 	"                      SIGINT/SIGTERM (or --duration if given)\n"
 	"  -v N                log level 0..3 on stderr (default 1)\n";
 
+/* A rate given on the command line: 0..1e7. */
+static int bench_parse_rate(const char *opt, const char *arg, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(arg, &end);
+	if (errno || end == arg || *end || !(*out >= 0) || *out > 1e7)
+		return cli_usage_error("bench", "%s: '%s' is not a rate in"
+				       " 0..10000000", opt, arg);
+	return 0;
+}
+
 int cli_bench_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "conns", required_argument, NULL, 'c' },
 		{ "rooms", required_argument, NULL, 'k' },
+		{ "room-prefix", required_argument, NULL, 'P' },
 		{ "publishers", required_argument, NULL, 'p' },
 		{ "rate", required_argument, NULL, 'r' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -1062,6 +1422,9 @@ int cli_bench_main(int argc, char **argv)
 		{ "window", required_argument, NULL, 'w' },
 		{ "handshakes", required_argument, NULL, 'H' },
 		{ "timeout", required_argument, NULL, 'o' },
+		{ "reconnect", no_argument, NULL, 'R' },
+		{ "churn", required_argument, NULL, 'C' },
+		{ "backoff-max", required_argument, NULL, 'B' },
 		{ "secret-file", required_argument, NULL, 'S' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "hold", no_argument, NULL, 'h' },
@@ -1088,6 +1451,8 @@ int cli_bench_main(int argc, char **argv)
 	b->timeout_ms = 10000;
 	b->window = 1000;
 	b->handshakes = 200;
+	b->backoff_max_ms = 2000;
+	snprintf(b->prefix, sizeof(b->prefix), "bench-");
 	opterr = 0;
 #define BENCH_UINT(field, min, max, name) do { \
 		if (opt_uint(optarg, min, max, &v, err, sizeof(err)) < 0) { \
@@ -1096,46 +1461,50 @@ int cli_bench_main(int argc, char **argv)
 		} \
 		field = v; \
 	} while (0)
+#define BENCH_DURATION(field, min, name) do { \
+		if (opt_duration_ms(optarg, min, 86400ULL * 1000, &field, err, \
+				    sizeof(err)) < 0) { \
+			rc = cli_usage_error("bench", "%s: %s", name, err); \
+			goto out; \
+		} \
+	} while (0)
 	while ((c = getopt_long(argc, argv, ":v:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': BENCH_UINT(b->nconns, 1, 1000000, "--conns"); break;
 		case 'k': BENCH_UINT(b->nrooms, 1, 1000000, "--rooms"); break;
 		case 'p': BENCH_UINT(b->npubs, 0, 1000000, "--publishers"); break;
-		case 'r': {
-			char *end;
-
-			errno = 0;
-			b->rate = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !(b->rate >= 0) ||
-			    b->rate > 1e7) {
-				rc = cli_usage_error("bench", "--rate: '%s' is not a"
-						     " rate in 0..10000000", optarg);
+		case 'P':
+			if (!*optarg || strlen(optarg) >= sizeof(b->prefix) ||
+			    strpbrk(optarg, "\"\\") ||
+			    optarg[strcspn(optarg, "\x01\x02\x03\x04\x05\x06\x07"
+					   "\x08\t\n\x0b\x0c\r\x0e\x0f\x10\x11"
+					   "\x12\x13\x14\x15\x16\x17\x18\x19"
+					   "\x1a\x1b\x1c\x1d\x1e\x1f")]) {
+				rc = cli_usage_error("bench", "--room-prefix: '%s'"
+						     " is not 1 to %zu plain"
+						     " characters", optarg,
+						     sizeof(b->prefix) - 1);
 				goto out;
 			}
+			snprintf(b->prefix, sizeof(b->prefix), "%s", optarg);
 			break;
-		}
-		case 'd':
-			if (opt_duration_ms(optarg, 1, 86400ULL * 1000,
-					    &b->duration_ms, err, sizeof(err)) < 0) {
-				rc = cli_usage_error("bench", "--duration: %s", err);
+		case 'r':
+			if ((rc = bench_parse_rate("--rate", optarg, &b->rate)))
 				goto out;
-			}
+			break;
+		case 'C':
+			if ((rc = bench_parse_rate("--churn", optarg, &b->churn)))
+				goto out;
+			if (b->churn > 0)
+				b->reconnect = true;
+			break;
+		case 'd':
+			BENCH_DURATION(b->duration_ms, 1, "--duration");
 			b->duration_set = true;
 			break;
-		case 'W':
-			if (opt_duration_ms(optarg, 0, 86400ULL * 1000,
-					    &b->warmup_ms, err, sizeof(err)) < 0) {
-				rc = cli_usage_error("bench", "--warmup: %s", err);
-				goto out;
-			}
-			break;
-		case 'o':
-			if (opt_duration_ms(optarg, 1, 86400ULL * 1000,
-					    &b->timeout_ms, err, sizeof(err)) < 0) {
-				rc = cli_usage_error("bench", "--timeout: %s", err);
-				goto out;
-			}
-			break;
+		case 'W': BENCH_DURATION(b->warmup_ms, 0, "--warmup"); break;
+		case 'o': BENCH_DURATION(b->timeout_ms, 1, "--timeout"); break;
+		case 'B': BENCH_DURATION(b->backoff_max_ms, 1, "--backoff-max"); break;
 		case 's':
 			if (opt_size(optarg, 0, 1 << 20, &b->size, err,
 				     sizeof(err)) < 0) {
@@ -1145,6 +1514,7 @@ int cli_bench_main(int argc, char **argv)
 			break;
 		case 'w': BENCH_UINT(b->window, 1, 1000000, "--window"); break;
 		case 'H': BENCH_UINT(b->handshakes, 1, 100000, "--handshakes"); break;
+		case 'R': b->reconnect = true; break;
 		case 'S': b->secret_file = optarg; break;
 		case 'j': b->json = true; break;
 		case 'h': b->hold = true; break;
@@ -1172,6 +1542,7 @@ int cli_bench_main(int argc, char **argv)
 		}
 	}
 #undef BENCH_UINT
+#undef BENCH_DURATION
 	if (optind >= argc) {
 		rc = cli_usage_error("bench", "missing URL");
 		goto out;
@@ -1217,7 +1588,8 @@ int cli_bench_main(int argc, char **argv)
 	b->pubs = calloc(b->npubs ? b->npubs : 1, sizeof(*b->pubs));
 	b->rooms = calloc(b->nrooms, sizeof(*b->rooms));
 	b->pad = malloc(b->size + 1);
-	if (!b->conns || !b->pubs || !b->rooms || !b->pad) {
+	if (!b->conns || !b->pubs || !b->rooms || !b->pad ||
+	    timeq_init(&b->due, b->nconns) < 0) {
 		LOG_F("out of memory", "conns=%" PRIu32, b->nconns);
 		rc = EX_OSERR;
 		goto out;
@@ -1228,21 +1600,37 @@ int cli_bench_main(int argc, char **argv)
 		b->conns[i].pub = i < b->npubs ? (int32_t)i : -1;
 	}
 	for (i = 0; i < b->npubs; i++) {
-		b->pubs[i].c = &b->conns[i];
-		b->pubs[i].sent_at = calloc(b->window, sizeof(int64_t));
-		if (!b->pubs[i].sent_at) {
+		struct bpub *p = &b->pubs[i];
+
+		p->c = &b->conns[i];
+		p->lo = 1;
+		p->first_at = calloc(b->window, sizeof(int64_t));
+		p->try_at = calloc(b->window, sizeof(int64_t));
+		if (!p->first_at || !p->try_at || bench_pub_grow(p, 1) < 0) {
 			rc = EX_OSERR;
 			goto out;
 		}
 	}
+	backoff_init(&b->bo, BENCH_BACKOFF_BASE_MS, b->backoff_max_ms,
+		     (uint64_t)getpid() ^ (uint64_t)clock_mono_us());
 	hist_init(&b->lat);
 	hist_init(&b->ack_lat);
+	hist_init(&b->resume);
 	B = b;
 	rc = bench_run(b);
 out:
-	if (b->pubs)
-		for (i = 0; i < b->npubs; i++)
-			free(b->pubs[i].sent_at);
+	if (b->pubs) {
+		for (i = 0; i < b->npubs; i++) {
+			free(b->pubs[i].first_at);
+			free(b->pubs[i].try_at);
+			free(b->pubs[i].st);
+			free(b->pubs[i].seq);
+		}
+	}
+	timeq_free(&b->due);
+	if (b->conns)
+		for (i = 0; i < b->nconns; i++)
+			free(b->conns[i].holes);
 	free(b->conns);
 	free(b->pubs);
 	free(b->rooms);

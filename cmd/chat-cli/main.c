@@ -30,7 +30,8 @@ const char cli_usage_token[] =
 const char cli_usage_bench[] =
 	"usage: chat-cli bench URL[,URL...] [--conns N] [--rooms K] [--publishers P]\n"
 	"           [--rate MSGS_PER_S] [--duration D] [--warmup D] [--size BYTES]\n"
-	"           [--timeout D] [--json] [--hold] [-v N]\n";
+	"           [--reconnect] [--churn PER_S] [--timeout D] [--json] [--hold]\n"
+	"           [-v N]\n";
 
 static const char help_text[] =
 	"Commands:\n"

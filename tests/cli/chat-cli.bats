@@ -116,6 +116,11 @@ closed_port() {
 	usage_error bench ws://127.0.0.1:1/ws,http://x/ --conns 2
 	usage_error bench ws://127.0.0.1:1/ws --duration 0
 	usage_error bench ws://127.0.0.1:1/ws --size 1T
+	usage_error bench ws://127.0.0.1:1/ws --churn -1
+	usage_error bench ws://127.0.0.1:1/ws --churn x
+	usage_error bench ws://127.0.0.1:1/ws --backoff-max 0
+	usage_error bench ws://127.0.0.1:1/ws --room-prefix 'a"b'
+	usage_error bench ws://127.0.0.1:1/ws --room-prefix ''
 }
 
 @test "token: HS256, sub, exp = now + ttl, rooms; signature checks with openssl" {
@@ -432,6 +437,62 @@ closed_port() {
 	[ "$(echo "$output" | jq '.messages.acked + .messages.refused == .messages.published')" = true ]
 	[ "$(echo "$output" | jq .deliveries.lost)" -eq 0 ]
 	[ "$(echo "$output" | jq '.deliveries.expected == .messages.acked * 4')" = true ]
+}
+
+@test "bench --churn: subscribers closed and reopened on purpose resume from the ring, nothing lost" {
+	start_gw --standalone --auth none
+	run --separate-stderr "$BIN/chat-cli" bench "$GW_URL" --conns 100 --rooms 4 \
+		--publishers 4 --rate 200 --duration 2s --warmup 0 --churn 50 \
+		--room-prefix churn- --json
+	[ "$status" -eq 0 ]
+	r=$output
+	echo "$r" | jq -c '{connections, messages, deliveries, resume_us}' >&2
+	# about 50/s for 2 s, subscribers only, each back and rejoined
+	[ "$(echo "$r" | jq '.connections.churned >= 50')" = true ]
+	[ "$(echo "$r" | jq '.connections.reconnects == .connections.churned')" = true ]
+	[ "$(echo "$r" | jq '.connections.drops')" -eq 0 ]
+	[ "$(echo "$r" | jq '.connections.dropped')" -eq 0 ]
+	[ "$(echo "$r" | jq '.resume_us.count == .connections.churned')" = true ]
+	# what they missed while away came back recovered from the ring
+	[ "$(echo "$r" | jq '.deliveries.recovered > 0')" = true ]
+	[ "$(echo "$r" | jq .messages.acked)" -eq 400 ]
+	[ "$(echo "$r" | jq '.deliveries.expected == .deliveries.received')" = true ]
+	[ "$(echo "$r" | jq .deliveries.lost)" -eq 0 ]
+	[ "$(echo "$r" | jq .deliveries.duplicates)" -eq 0 ]
+	[ "$(echo "$r" | jq .deliveries.holes)" -eq 0 ]
+	[ "$(echo "$r" | jq .deliveries.acked_missing)" -eq 0 ]
+	# the gateway saw them come and go
+	[ "$(metric chat_gw_connections)" -eq 0 ]
+}
+
+@test "bench --reconnect: clients of a restarted gateway come back, trying the next URL first; lost history is reported" {
+	port=$(closed_port)
+	start_gw --standalone --auth none --listen "127.0.0.1:$port"
+	out=$BATS_TEST_TMPDIR/rc.json
+	# half the connections start on a closed URL: they fail over to the
+	# gateway's, and every reconnect tries the closed one in turn
+	"$BIN/chat-cli" bench "ws://127.0.0.1:$(closed_port)/ws,ws://127.0.0.1:$port/ws" \
+		--conns 20 --rooms 2 --publishers 2 --rate 50 --duration 3s --warmup 0 \
+		--reconnect --backoff-max 200ms --json >"$out" 2>"$out.err" 3>&- &
+	pid=$!
+	wait_for 20 bash -c "[ \"\$(curl -s '$GW_HTTP/metrics' | awk '\$1 == \"chat_gw_connections\" { print \$2 }')\" = 20 ]"
+	stop_gw
+	start_gw --standalone --auth none --listen "127.0.0.1:$port"
+	wait_exit "$pid" 30
+	[ "$WAIT_STATUS" -eq 0 ]
+	r=$(cat "$out")
+	echo "$r" | jq -c '{connections, messages, deliveries, closes}' >&2
+	[ "$(echo "$r" | jq .connections.opened)" -eq 20 ]
+	[ "$(echo "$r" | jq .connections.drops)" -eq 20 ]
+	[ "$(echo "$r" | jq .closes.\"1001\")" -eq 20 ]
+	[ "$(echo "$r" | jq .connections.reconnects)" -eq 20 ]
+	[ "$(echo "$r" | jq .connections.dropped)" -eq 0 ]
+	[ "$(echo "$r" | jq '.connections.connect_errors >= 10')" = true ]
+	# a standalone gateway's history goes with it: the rooms start again
+	# from seq 0, which the bench reports instead of calling it duplicates
+	[ "$(echo "$r" | jq '.connections.resets > 0')" = true ]
+	[ "$(echo "$r" | jq .deliveries.duplicates)" -eq 0 ]
+	grep -q "the room's seq went back" "$out.err"
 }
 
 @test "bench --hold: ready N once all joined, then SIGTERM closes them and exits 0" {

@@ -101,6 +101,35 @@ help_options() {
 	fi
 }
 
+@test "every option of chat-cli bench --help has its entry in OPTIONS of chat-cli(1), with its default" {
+	local entries opt def entry missing= n=0
+	entries=$(option_entries "$TOP/man/chat-cli.1")
+	run "$BIN/chat-cli" bench --help
+	[ "$status" -eq 0 ]
+	for opt in $(printf '%s\n' "$output" | grep -oE '^  --?[a-z][a-z-]*' | sort -u); do
+		n=$((n + 1))
+		grep -qE -- "^${opt}( |\$)" <<<"$entries" || missing="$missing $opt"
+	done
+	[ "$n" -ge 15 ]
+	if [ -n "$missing" ]; then
+		echo "no OPTIONS entry in man/chat-cli.1 for:$missing" >&2
+		return 1
+	fi
+	# "  --conns N   connections (default 100); ...": the page says
+	# "Default 100." in the option's entry
+	n=0
+	while read -r opt def; do
+		n=$((n + 1))
+		entry=$(grep -E -- "^$opt( |\$)" <<<"$entries")
+		[[ "$entry" == *"Default $def"[.\;\ ]* ]] || {
+			echo "man/chat-cli.1 does not give $opt the default $def: $entry" >&2
+			return 1
+		}
+	done < <(printf '%s\n' "$output" |
+		sed -nE 's/^  (--[a-z-]+) [^(]*\(default ([^;)]*)[;)].*/\1 \2/p')
+	[ "$n" -ge 10 ]
+}
+
 @test "every option of chat-archive --help has its entry in OPTIONS of chat-archive(1), with its default" {
 	local entries opt def entry missing= n=0
 	entries=$(option_entries "$TOP/man/chat-archive.1")
