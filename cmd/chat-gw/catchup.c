@@ -11,6 +11,18 @@
 #include "hub.h"
 #include "log.h"
 
+/* Whether some member may lack seq: it was given less, or it is catching
+ * up (its answer may count less; what it holds is sorted out then). */
+static bool room_lacks(const struct room *r, uint64_t seq)
+{
+	const struct member *m;
+
+	LIST_FOREACH(m, &r->members, rentry)
+		if (m->recovering || m->seq < seq)
+			return true;
+	return false;
+}
+
 /* Fan out a sequenced frame in order: the room's seq moves to it. */
 static void room_deliver_seq(struct room *r, struct frame *f)
 {
@@ -96,10 +108,11 @@ static void room_hold(struct queries *qs, struct room *r, struct frame *f)
 void catchup_message(struct queries *qs, struct room *r, const char *line, size_t n,
 		     uint64_t seq)
 {
+	bool seen = r->seq_known && seq <= r->seq && !r->recovering;
 	struct frame *f;
 
-	if (r->seq_known && seq <= r->seq && !r->recovering) {
-		gw_m.bus_dups.value++; /* at-least-once: seen already */
+	if (seen && !room_lacks(r, seq)) {
+		gw_m.bus_dups.value++; /* at-least-once: every member has it */
 		return;
 	}
 	if (!skim_valid(line, n) || !(f = frame_from_bus(line, n, seq))) {
@@ -108,7 +121,12 @@ void catchup_message(struct queries *qs, struct room *r, const char *line, size_
 		      log_q(r->name));
 		return;
 	}
-	if (!r->seq_known) {
+	if (seen) {
+		/* Behind the room's stream, yet some member may lack it: the
+		 * live copy of a message an answer counted and overtook. Those
+		 * members get it (room_fanout goes by each member's seq). */
+		gw_m.deliveries.value += room_fanout(r, f, NULL);
+	} else if (!r->seq_known) {
 		/* The first join's answer is on its way: members hold it. */
 		if (seq > r->seq)
 			r->seq = seq;

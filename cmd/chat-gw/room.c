@@ -163,6 +163,7 @@ struct member *room_add_member(struct rooms *t, struct room *r, struct conn *c)
 	}
 	m->c = c;
 	m->r = r;
+	m->seq = r->seq; /* what its joined frame says */
 	LIST_INSERT_HEAD(&r->members, m, rentry);
 	r->nmembers++;
 	LIST_INSERT_HEAD(&c->rooms, m, centry);
@@ -240,9 +241,16 @@ uint32_t room_fanout(struct room *r, struct frame *f, const struct conn *except)
 	LIST_FOREACH(m, &r->members, rentry) {
 		if (m->c == except)
 			continue;
-		if (m->recovering)
+		if (m->recovering) {
 			member_hold(m, f);
-		else if (conn_push(m->c, f) == CONN_QUEUED)
+			continue;
+		}
+		if (f->seq) {
+			if (f->seq <= m->seq)
+				continue; /* it had this one (recovered) */
+			m->seq = f->seq;
+		}
+		if (conn_push(m->c, f) == CONN_QUEUED)
 			n++;
 	}
 	return n;

@@ -26,6 +26,7 @@ struct member {
 	struct conn *c;              /* the connection */
 	struct room *r;              /* the room */
 	bool recovering;             /* bus: join since, answer not here yet */
+	uint64_t seq;                /* the highest room seq it was given */
 	struct frame **held;         /* live frames held while recovering */
 	uint32_t nheld;              /* how many */
 	LIST_ENTRY(member) rentry;   /* in the room's member list */
@@ -86,7 +87,9 @@ struct member *room_add_member(struct rooms *t, struct room *r, struct conn *c);
 /* End a membership; a user's last connection is a presence change. */
 void room_remove_member(struct rooms *t, struct member *m);
 /* Queue f on every member but except (a member that is catching up holds
- * it instead). Returns how many members it was queued for. */
+ * it instead). A message goes only to members whose seq is below its own,
+ * and moves their seq: no member gets a room seq twice or out of order.
+ * Returns how many members it was queued for. */
 uint32_t room_fanout(struct room *r, struct frame *f, const struct conn *except);
 /* Keep a live frame for a member that is catching up; a member that would
  * hold more than --send-queue is cut as a slow consumer. */

@@ -328,7 +328,12 @@ static void answer_recover(struct upstream *u, struct conn *c, struct query *p,
 		return; /* left meanwhile */
 	if (skim_int(seqf, &v) && v > 0)
 		last = (uint64_t)v;
-	if (last > r->seq)
+	/* The first answer tells the room where its stream is. Later ones
+	 * leave the room's seq alone: an answer can overtake on the bus the
+	 * live copies of the messages it counts (serve and the store's
+	 * fan-out are two paths), and those still go to the other members;
+	 * this one skips them by its own seq. */
+	if (!r->seq_known && last > r->seq)
 		r->seq = last;
 	r->seq_known = true;
 	if (gapf->v && skim_object(gapf->v, gapf->vlen, g, 2) == 0 &&
@@ -336,7 +341,7 @@ static void answer_recover(struct upstream *u, struct conn *c, struct query *p,
 		from = (uint64_t)v;
 		to = skim_int(&g[1], &v) && v > 0 ? (uint64_t)v : from;
 	}
-	render_joined(&b, r->name, p->ref, r->seq, from, to);
+	render_joined(&b, r->name, p->ref, last > r->seq ? last : r->seq, from, to);
 	if (conn_send_buf(c, &b) != CONN_QUEUED)
 		goto out;
 	while (msgs->v && skim_array_next(msgs->v, msgs->vlen, &pos, &e, &elen) == 1) {
@@ -369,6 +374,7 @@ static void answer_recover(struct upstream *u, struct conn *c, struct query *p,
 			conn_push(c, m->held[i]);
 		}
 	}
+	m->seq = maxseq;
 	member_unhold(m);
 out:
 	buf_release(&clean);

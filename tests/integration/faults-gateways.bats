@@ -25,24 +25,15 @@ teardown() {
 	tree_teardown
 }
 
-# BUG(chat-gw), found by the next test, the storm (faults-storm.bats) and
-# the whole tree's restart (faults-servers.bats): seq jumps, filled from
-# history by the bench, so nothing is lost, but the delivery has a gap.
-# answer_recover() sets the room's seq to the LAST of a since-join's
-# recover answer (r->seq = last). That answer comes from chat-archive serve
-# and can overtake, on the bus, the store's fan-out of the messages it
-# counts (two paths: node.NODE vs msg.ROOM). When the live copy of such a
-# message arrives, catchup_message() drops it as seen already (seq <=
-# r->seq: chat_gw_bus_duplicates_total), so every member of the room on that
-# gateway that was not recovering never gets it live: a silent seq jump.
-# Seen as "seq jump: asking history" in the bench's log on members that
-# never dropped, on the surviving gateway, within a second of the other's
-# clients rejoining there with since (storm: 300-1,200 jumps per run; the
-# gateway logs no room recovery, as it saw no gap). Measured by hand on
-# this tree: after kill -9 of one gateway under 2,000 connections, the
-# survivor's chat_gw_bus_duplicates_total went 0 -> 1 with
-# chat_gw_room_recoveries_total 0, and the bench saw 76 members of room
-# ev1-0 that never dropped skip seq 122, 0.5 s after the kill.
+# Found by this test, the storm (faults-storm.bats) and the whole tree's
+# restart (faults-servers.bats), fixed: a since-join's recover answer comes
+# from chat-archive serve and can overtake, on the bus, the store's fan-out
+# of the messages it counts (two paths: node.NODE vs msg.ROOM). The gateway
+# moved the room's seq to the answer's, then dropped the late live copies
+# as seen, so members that never left skipped them (a silent seq jump). Now
+# each member has its own seq; the room's moves only with its live stream
+# (tests/unit/test_hub.c has the case). The bench's holes count (jumps it
+# had to fill from history) must be 0.
 @test "kill -9 one gateway during a stream: its clients reconnect to the port and resume with since" {
 	tree_up
 	ga=$(gw_child "$gwa_PID")

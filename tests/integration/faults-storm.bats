@@ -66,8 +66,8 @@ healthz_while() {
 	echo $((($(date +%s%N) - start) / 1000000))
 }
 
-# (Under the storm, the rejoins' seq jumps of BUG(chat-gw) in
-# faults-gateways.bats make this test fail: hundreds per run.)
+# (Before the fix described in faults-gateways.bats, the rejoins' seq
+# jumps made this test fail: hundreds per run.)
 @test "a reconnect storm: every connection dropped at once comes back; the gateways stay up, /healthz answers, nothing acked is lost" {
 	n=$STORM_CONNS
 	# 10,000 rejoins are 10,000 recover queries to one chat-archive serve,
