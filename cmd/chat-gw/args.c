@@ -60,7 +60,7 @@ static const char options_text[] =
 	"  --history N             messages kept per room, standalone (1000)\n"
 	"  --max-rooms N           rooms in memory (100000)\n"
 	"  --rooms-per-conn N      rooms one connection may join (100)\n"
-	"  --dedupe N              publish refs remembered per client (32)\n"
+	"  --dedupe N              publish refs remembered per client (256)\n"
 	"  --presence-batch DUR    send presence changes per room every (100ms)\n"
 	"  --presence service|gateway  bus mode: presence is chat-presence's (service,\n"
 	"                          the default) or each gateway announces its own\n"
@@ -229,7 +229,7 @@ static void args_defaults(struct gw_config *cfg)
 	cfg->history = 1000;
 	cfg->max_rooms = 100000;
 	cfg->rooms_per_conn = 100;
-	cfg->dedupe = 32;
+	cfg->dedupe = 256;
 	cfg->ping_ms = 30000;
 	cfg->timeout_ms = 75000;
 	cfg->max_line = 1024 * 1024;

@@ -15,6 +15,8 @@
 #include "log.h"
 #include "render.h"
 
+#define REFS_FIRST 8 /* slots of a connection's first publish */
+
 struct conn_hooks conn_hooks;
 
 const char *const gw_err_names[E_COUNT] = {
@@ -200,12 +202,42 @@ struct refent *conn_ref_find(struct conn *c, const char *key)
 {
 	uint64_t i;
 
-	if (!c->refs)
-		return NULL;
-	for (i = 0; i < gw_cfg.dedupe; i++)
+	for (i = 0; i < c->refcap; i++)
 		if (c->refs[i].ref && !strcmp(c->refs[i].ref, key))
 			return &c->refs[i];
 	return NULL;
+}
+
+/* The slot for a new ref: the next free one while refs grows (doubling
+ * from REFS_FIRST to --dedupe, so that a connection that publishes little
+ * keeps little), then the oldest. NULL when out of memory. */
+static struct refent *conn_ref_slot(struct conn *c)
+{
+	struct refent *e;
+
+	if (c->refnext == c->refcap) {
+		uint64_t ncap = c->refcap ? (uint64_t)c->refcap * 2 : REFS_FIRST;
+		struct refent *nr;
+
+		if (c->refcap >= gw_cfg.dedupe) {
+			c->refnext = 0;
+		} else {
+			if (ncap > gw_cfg.dedupe)
+				ncap = gw_cfg.dedupe;
+			nr = realloc(c->refs, ncap * sizeof(*nr));
+			if (!nr)
+				return NULL;
+			memset(nr + c->refcap, 0, (ncap - c->refcap) * sizeof(*nr));
+			c->refs = nr;
+			c->refcap = (uint32_t)ncap;
+		}
+	}
+	e = &c->refs[c->refnext++];
+	free(e->ref);
+	frame_unref(e->ack);
+	e->ref = NULL;
+	e->ack = NULL;
+	return e;
 }
 
 struct refent *conn_ref_remember(struct conn *c, const char *key, const char *id,
@@ -218,18 +250,11 @@ struct refent *conn_ref_remember(struct conn *c, const char *key, const char *id
 	if (!e) {
 		char *k = strdup(key);
 
-		if (!k)
-			return NULL;
-		if (!c->refs && !(c->refs = calloc(gw_cfg.dedupe, sizeof(*c->refs)))) {
+		if (!k || !(e = conn_ref_slot(c))) {
 			free(k);
 			return NULL;
 		}
-		e = &c->refs[c->refnext];
-		c->refnext = (uint32_t)((c->refnext + 1) % gw_cfg.dedupe);
-		free(e->ref);
-		frame_unref(e->ack);
 		e->ref = k;
-		e->ack = NULL;
 	}
 	snprintf(e->id, sizeof(e->id), "%s", id);
 	e->pending = false;
@@ -244,14 +269,13 @@ static void conn_refs_free(struct conn *c)
 {
 	uint64_t i;
 
-	if (!c->refs)
-		return;
-	for (i = 0; i < gw_cfg.dedupe; i++) {
+	for (i = 0; i < c->refcap; i++) {
 		free(c->refs[i].ref);
 		frame_unref(c->refs[i].ack);
 	}
 	free(c->refs);
 	c->refs = NULL;
+	c->refcap = c->refnext = 0;
 }
 
 void conn_release(struct conn *c)

@@ -45,7 +45,8 @@ struct conn {
 	float tokens;              /* rate limit bucket */
 	int64_t tb_us;             /* last refill, monotonic us */
 	struct refent *refs;       /* recent publish refs, NULL until used */
-	uint32_t refnext;          /* next slot to overwrite in refs */
+	uint32_t refcap;           /* slots in refs, grows to --dedupe */
+	uint32_t refnext;          /* next slot to fill or overwrite */
 	uint32_t pending;          /* bus: publishes and queries in flight */
 	uint64_t qbytes;           /* bytes queued, at most --send-queue-bytes */
 	float work;                /* request bucket: joins, history, presence */

@@ -207,6 +207,29 @@ static void standalone(void)
 	TEST("and is counted", gw_m.dedupe_hits.value == 1);
 	TEST("bob got nothing from it", !*drain(b));
 
+	/* the refs grow with use to --dedupe, then the oldest goes */
+	{
+		struct conn *d = open_conn("dee");
+		char key[16];
+		int k, found = 0;
+
+		gw_cfg.dedupe = 20;
+		for (k = 0; k <= 20; k++) {
+			snprintf(key, sizeof(key), "\"k%d\"", k);
+			conn_ref_remember(d, key, "id", NULL);
+			if (k == 0)
+				TEST("a first publish takes 8 slots", d->refcap == 8);
+		}
+		for (k = 1; k <= 20; k++) {
+			snprintf(key, sizeof(key), "\"k%d\"", k);
+			found += conn_ref_find(d, key) != NULL;
+		}
+		TEST("grown to --dedupe, the 20 newest remembered, the oldest gone",
+		     d->refcap == 20 && found == 20 && !conn_ref_find(d, "\"k0\""));
+		gw_cfg.dedupe = 8;
+		close_conn(d);
+	}
+
 	/* rate limit: a burst of 3 */
 	gw_cfg.rate = 1;
 	gw_cfg.burst = 3;
