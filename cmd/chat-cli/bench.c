@@ -731,7 +731,7 @@ static void bench_history(struct bench *b, struct bconn *c, json_t *f)
 static void bench_frame_slow(struct bench *b, struct bconn *c, const char *p,
 			     size_t len, const char *type)
 {
-	json_t *f = json_loadb(p, len, 0, NULL);
+	json_t *f = json_loadb(p, len, JSON_ALLOW_NUL, NULL);
 	const char *code, *ref;
 
 	if (!f) {

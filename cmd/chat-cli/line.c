@@ -19,7 +19,7 @@ int line_classify(const char *line, size_t len, bool text_only,
 
 	memset(out, 0, sizeof(*out));
 	if (!text_only)
-		v = json_loadb(line, len, JSON_DECODE_ANY, NULL);
+		v = json_loadb(line, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 	if (v && json_is_object(v) && json_object_get(v, "type")) {
 		json_t *t = json_object_get(v, "type");
 

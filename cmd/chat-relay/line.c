@@ -37,7 +37,7 @@ bool relay_route_mandatory(const char *route)
  * spelled "rout\u0065" is "route" to every consumer, yet not to skim. */
 static bool line_has_envelope(const char *p, size_t len)
 {
-	json_t *root = json_loadb(p, len, 0, NULL);
+	json_t *root = json_loadb(p, len, JSON_ALLOW_NUL, NULL);
 	bool has = false;
 	int i;
 
@@ -99,7 +99,7 @@ void relay_line_parse(const char *line, size_t len, const char *default_route,
 	int present = 0;
 
 	memset(l, 0, sizeof(*l));
-	root = json_loadb(line, len, 0, &jerr);
+	root = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
 	if (!root) {
 		l->kind = RLINE_BAD;
 		snprintf(l->err, sizeof(l->err), "not valid JSON: %.80s at byte %d",

@@ -60,22 +60,16 @@ teardown() {
 	[ "$(stored_by standby)" -gt 0 ]
 }
 
-# BUG(chat-gw), found here with the sanitizer build: when the broker is
-# back, a room's catch-up answer reaches catchup_release() with nothing
-# held, and it calls qsort(r->held = NULL, 0, ...) (catchup.c:34): UBSan
-# "null pointer passed as argument 1, which is declared to never be null"
-# and, with halt_on_error, both gateways die at once: every client drops
-# and nothing can reconnect (acked 620 of 2,000, 40 drops, 0 reconnects).
-# Harmless in the -O2 build with glibc, but undefined, and make check runs
-# the ASan pass. (A guard: if (r->nheld) qsort(...).)
+# Found here with the sanitizer build, fixed: a room's catch-up answer
+# with nothing held called qsort(NULL, 0, ...) in catchup_release(); UBSan
+# with halt_on_error killed both gateways at once.
 #
 # A gateway catches a room up after the broker is back with one recover
 # query; past chat-archive serve's --recover-limit (1000) messages the
 # answer leaves out the oldest and the gateway delivers with a seq jump
 # (catchup_answer() does not page): 200 msg/s over 4 rooms keeps a ~10 s
 # outage under it. When the catch-up burst cuts members as slow consumers
-# (4008; seen with the ASan build) they rejoin with since, and this test
-# can then show the seq-jump bug described in faults-gateways.bats.
+# (4008; seen with the ASan build) they rejoin with since.
 @test "RabbitMQ restarted during a stream: publishes retried, nothing acked lost" {
 	tree_up
 	bench_bg rq --conns 40 --rooms 4 --publishers 4 --rate 200 --duration 10s \
@@ -113,8 +107,7 @@ tree_start() {
 }
 
 # Every client rejoins with since on gateways that start with no room
-# known: this test can show the seq-jump bug described in
-# faults-gateways.bats (BUG(chat-gw), answer_recover()).
+# known (the overtaken-answer case of faults-gateways.bats).
 @test "SIGTERM the whole tree and start it again: history intact, the stream resumes" {
 	tree_up
 	bench_bg tr --conns 40 --rooms 4 --publishers 4 --rate 200 --duration 12s \
@@ -139,11 +132,9 @@ tree_start() {
 		"$(sql "SELECT id FROM messages WHERE room = 'tr-0' ORDER BY seq")" ]
 }
 
-# BUG(chat-gw), found here: a bus-mode gateway stopped by SIGTERM exits
-# 74, not 0. lws closes stdout (adopted into the loop as a raw fd) when the
-# context goes, then main()'s fclose(stdout) fails with EBADF (strace:
-# close(1) = -1 EBADF, +++ exited with 74 +++); the relay passes the 74
-# on, so a supervisor sees every clean stop of the tree as a failure.
+# Found here, fixed: a bus-mode gateway stopped by SIGTERM exited 74 (its
+# final fclose(stdout) met the pipe lws had closed), and the relay passed
+# the 74 on: a supervisor saw every clean stop as a failure.
 @test "SIGTERM stops a relay -- gateway pair, the archive and presence with status 0" {
 	tree_up
 	for p in "$gwa_PID" "$serve_PID" "$store0_PID" "$presence_PID"; do
@@ -236,13 +227,9 @@ roundtrip() {
 	roundtrip sql-bodies "$T/bodies"
 }
 
-# BUG(chat-relay), found here: chat-relay refuses a line holding \u0000
-# ("bad input line, not published" err="not valid JSON: \u0000 is not
-# allowed without JSON_ALLOW_NUL": relay_line_parse() decodes with flags 0),
-# though the gateway accepted the body (it decodes with JSON_ALLOW_NUL, as
-# the archive does) and RFC 8259 allows it. Nothing answers the line's
-# confirm either, so after --bus-timeout the client gets unavailable "retry
-# with the same ref", and every retry fails the same way.
+# Found here, fixed: chat-relay refused a line holding \u0000 (it decoded
+# without JSON_ALLOW_NUL), though the gateway and the archive accept it
+# and RFC 8259 allows it; the client got unavailable on every retry.
 @test "bodies holding \\u0000 go end to end and come back verbatim through history" {
 	tree_up
 	cat >"$T/nul" <<-'EOF'
