@@ -90,6 +90,8 @@ struct session {
 	const char **anon;       /* answer types awaited by requests without
 				  * ref, oldest first (window + 1 slots) */
 	uint64_t anon_len;       /* how many */
+	json_t *catchup;         /* room -> the seq its since-join caught up
+				  * to (joined's seq), until it arrives */
 	json_t *codes_seen;      /* error codes logged already */
 	uint64_t next_ref;       /* last ref we gave a publish */
 	uint64_t refused;        /* publishes answered by an error */
@@ -127,7 +129,7 @@ static void session_set_rc(struct session *s, int rc)
 
 static uint64_t session_inflight(const struct session *s)
 {
-	return s->npending + s->anon_len;
+	return s->npending + s->anon_len + json_object_size(s->catchup);
 }
 
 static int session_enqueue(struct session *s, const char *p, size_t len)
@@ -357,7 +359,7 @@ static int session_print(struct session *s, const char *p, size_t len)
 		return -1;
 	/* Frames are one line each: re-serialise one that is not compact. */
 	if (memchr(p, '\n', len) || memchr(p, '\r', len)) {
-		json_t *v = json_loadb(p, len, JSON_DECODE_ANY, NULL);
+		json_t *v = json_loadb(p, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 
 		if (v)
 			compact = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -413,6 +415,38 @@ static void session_frame_send(struct session *s, json_t *f, const char *type,
 	}
 }
 
+/* A join with since is answered once the recovered messages are in too:
+ * joined says up to which seq they go (the newest always come; a gap is
+ * the oldest). The room waits from its joined (our join's ref, taken) to
+ * its message with that seq, live or recovered. Returns whether f ended a
+ * room's wait. */
+static bool session_catchup(struct session *s, json_t *f, const char *type,
+			    bool joined_ours)
+{
+	const char *room = json_string_value(json_object_get(f, "room"));
+	json_int_t seq = json_integer_value(json_object_get(f, "seq"));
+	json_t *want, *gap;
+
+	if (!room)
+		return false;
+	if (!strcmp(type, "joined")) {
+		const char *ref = json_string_value(json_object_get(f, "ref"));
+
+		if (!joined_ours || !ref || strncmp(ref, "join:", 5))
+			return false; /* not one of --room's joins */
+		gap = json_object_get(f, "gap");
+		if (seq > 0 && (uint64_t)seq > s->since &&
+		    json_integer_value(json_object_get(gap, "to")) < seq)
+			json_object_set_new(s->catchup, room, json_integer(seq));
+		return false;
+	}
+	if (strcmp(type, "message") || !(want = json_object_get(s->catchup, room)) ||
+	    seq < json_integer_value(want))
+		return false;
+	json_object_del(s->catchup, room);
+	return true;
+}
+
 static void session_frame(struct session *s, const char *p, size_t len)
 {
 	const char *type;
@@ -422,7 +456,7 @@ static void session_frame(struct session *s, const char *p, size_t len)
 
 	if (s->mode == MODE_CONNECT && session_print(s, p, len) < 0)
 		return;
-	f = json_loadb(p, len, 0, NULL);
+	f = json_loadb(p, len, JSON_ALLOW_NUL, NULL);
 	type = json_string_value(json_object_get(f, "type"));
 	if (!type) {
 		LOG_W("server sent a frame that is not a JSON object with a type",
@@ -462,6 +496,8 @@ static void session_frame(struct session *s, const char *p, size_t len)
 					key ? key : ""));
 	}
 	free(key);
+	if (s->have_since && session_catchup(s, f, type, resolved))
+		resolved = true;
 	if (resolved) {
 		if (s->input_done && session_inflight(s))
 			session_arm_timeout(s); /* progress: wait on */
@@ -1064,9 +1100,10 @@ static int session_main(enum session_mode mode, int argc, char **argv)
 	jsonl_init(&s->jl, SESSION_LINE_MAX);
 	buf_init(&s->rx, SESSION_FRAME_MAX);
 	s->pending = json_object();
+	s->catchup = json_object();
 	s->anon = calloc(s->window + 1, sizeof(*s->anon));
 	s->codes_seen = json_object();
-	if (!s->pending || !s->anon || !s->codes_seen) {
+	if (!s->pending || !s->catchup || !s->anon || !s->codes_seen) {
 		rc = EX_OSERR;
 		goto out_free;
 	}
@@ -1075,6 +1112,7 @@ out_free:
 	json_decref(s->codes_seen);
 	free(s->anon);
 	json_decref(s->pending);
+	json_decref(s->catchup);
 	buf_release(&s->rx);
 	jsonl_free(&s->jl);
 out:

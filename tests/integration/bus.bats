@@ -167,6 +167,15 @@ seqs() { jq -r 'select(.type == "message") | .seq' "$T/$1.frames" | tr '\n' ' ';
 	[ "$(seqs b)" = "6 7 8 9 " ]
 }
 
+@test "chat-cli connect --since with nothing on stdin prints every recovered message before it closes" {
+	# (it closed at joined: 5 of 600 came out)
+	seq 1 600 | "$BIN/chat-cli" connect "$gw1_URL" --user alice --room many >/dev/null
+	run --separate-stderr "$BIN/chat-cli" connect "$gw2_URL" --user bob --room many --since 0 </dev/null
+	[ "$status" -eq 0 ]
+	[ "$(jq -c 'select(.type=="joined") | .seq' <<<"$output")" = 600 ]
+	[ "$(jq -r 'select(.type=="message" and .recovered) | .seq' <<<"$output" | tr '\n' ' ')" = "$(seq 1 600 | tr '\n' ' ')" ]
+}
+
 @test "history is answered through the bus" {
 	seq 1 30 | "$BIN/chat-cli" connect "$gw1_URL" --user alice --room hist >/dev/null
 	run --separate-stderr probe_at "$gw2_URL" bob text:'{"type":"history","room":"hist","limit":10,"ref":"h"}' recvuntil:'"type":"history"'
