@@ -3,7 +3,9 @@
  */
 #include "metrics.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,12 +36,45 @@ void metric_observe(struct metric *m, double v)
 	m->count++;
 }
 
+/* Labels of every sample of the file (metrics_file_labels), or NULL while
+ * rendering for HTTP. */
+static const char *metric_common;
+static char metric_file_labels[256];
+
 static int metric_labels(struct buf *out, const char *labels, const char *extra)
 {
-	if (!labels && !extra)
-		return 0;
-	return buf_addf(out, "{%s%s%s}", labels ? labels : "",
-			labels && extra ? "," : "", extra ? extra : "");
+	const char *part[3] = { metric_common, labels, extra };
+	int i, r = 0, n = 0;
+
+	for (i = 0; i < 3; i++) {
+		if (!part[i] || !*part[i])
+			continue;
+		r |= buf_adds(out, n++ ? "," : "{");
+		r |= buf_adds(out, part[i]);
+	}
+	if (n)
+		r |= buf_adds(out, "}");
+	return r;
+}
+
+/* A label value we write without escaping: a node name's characters. */
+static bool label_value_ok(const char *v)
+{
+	if (!*v || strlen(v) > 100)
+		return false;
+	for (; *v; v++)
+		if (!isalnum((unsigned char)*v) && !strchr("._:-", *v))
+			return false;
+	return true;
+}
+
+void metrics_file_labels(const char *node, const char *role)
+{
+	bool n = node && label_value_ok(node), r = role && label_value_ok(role);
+
+	snprintf(metric_file_labels, sizeof(metric_file_labels),
+		 "%s%s%s%s%s%s%s", n ? "node=\"" : "", n ? node : "", n ? "\"" : "",
+		 n && r ? "," : "", r ? "role=\"" : "", r ? role : "", r ? "\"" : "");
 }
 
 int metrics_render(struct buf *out)
@@ -91,8 +126,13 @@ int metrics_write_file(const char *path)
 	int fd = -1, saved;
 	size_t off = 0;
 
-	if (metrics_render(&b) < 0 ||
-	    buf_addf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
+	metric_common = metric_file_labels;
+	if (metrics_render(&b) < 0) {
+		metric_common = NULL;
+		goto fail;
+	}
+	metric_common = NULL;
+	if (buf_addf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
 		goto fail;
 	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)

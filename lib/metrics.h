@@ -42,5 +42,12 @@ int metrics_render(struct buf *out);
  * convention, so a reader never sees half a file. Returns 0, or -1 with
  * errno set. */
 int metrics_write_file(const char *path);
+/* node="NODE",role="ROLE" put first on every sample metrics_write_file
+ * writes (not on what metrics_render gives, say, an HTTP scrape: the
+ * scraper labels its targets). The textfile collector merges the files of
+ * several processes, and two samples alike in name and labels make it
+ * fail. Either may be NULL; a value with a character outside
+ * [A-Za-z0-9._:-] (or over 100 bytes) is left out. */
+void metrics_file_labels(const char *node, const char *role);
 
 #endif

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include "archive.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 
 int main(int argc, char **argv)
 {
@@ -55,6 +57,10 @@ int main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	stats_register(o.cmd);
+	/* Several archives' files side by side: store and serve, one store
+	 * per shard (the relay exports its node as CHAT_NODE). */
+	metrics_file_labels(getenv("CHAT_NODE"),
+			    o.cmd == CMD_STORE ? "store" : "serve");
 	switch (o.cmd) {
 	case CMD_INIT: code = shell_init(&o, db); break;
 	case CMD_STORE: code = store_run(&o, db); break;

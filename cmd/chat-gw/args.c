@@ -76,6 +76,8 @@ static const char options_text[] =
 	"  --max-pending N         publishes and queries waiting for the bus (65536)\n"
 	"  --max-pending-per-conn N  of those for one client (256)\n"
 	"  --room-hold N           live messages a room holds while it catches up (65536)\n"
+	"  --metrics-file PATH     also write the metrics there, labelled node=\"ID\"\n"
+	"  --stats-interval DUR    how often (10s)\n"
 	"  --ingest-shards N       ingest queues the rooms are spread over\n"
 	"                          ($CHAT_INGEST_SHARDS, else 1)\n"
 	"  -v N                    log level: 0 fatal, 1 warn, 2 info, 3 debug (1)\n"
@@ -96,7 +98,7 @@ enum {
 	O_ROOMHOLD, O_SHARDS, O_SNDBUF, O_CONNSIP, O_HEADSIP, O_HSTO, O_MAXHDR,
 	O_SQBYTES, O_REQRATE, O_REQBURST, O_PENDCONN, O_ORIGIN, O_PRESMODE,
 	O_PRESINT, O_PRESTTL, O_PRESMAX, O_KEYFILE, O_ISS, O_AUD, O_LEEWAY,
-	O_TLSCERT, O_TLSKEY, O_HELP, O_VERSION,
+	O_TLSCERT, O_TLSKEY, O_MFILE, O_STATSINT, O_HELP, O_VERSION,
 };
 
 static const struct option longopts[] = {
@@ -146,6 +148,8 @@ static const struct option longopts[] = {
 	{ "presence-interval", required_argument, NULL, O_PRESINT },
 	{ "presence-ttl", required_argument, NULL, O_PRESTTL },
 	{ "presence-max-members", required_argument, NULL, O_PRESMAX },
+	{ "metrics-file", required_argument, NULL, O_MFILE },
+	{ "stats-interval", required_argument, NULL, O_STATSINT },
 	{ "help", no_argument, NULL, O_HELP },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -196,6 +200,7 @@ static const struct args_num nums[] = {
 	{ O_PRESTTL, K_DUR, F(presence_ttl_ms), 1000, 86400000 },
 	{ O_PRESMAX, K_NUM, F(presence_max_members), 0, 100000000 },
 	{ O_LEEWAY, K_DUR, F(jwt_leeway_ms), 0, 3600000 },
+	{ O_STATSINT, K_DUR, F(stats_interval_ms), 100, 3600000 },
 };
 
 static void args_defaults(struct gw_config *cfg)
@@ -238,6 +243,7 @@ static void args_defaults(struct gw_config *cfg)
 	cfg->max_pending = 65536;
 	cfg->presence_batch_ms = 100;
 	cfg->room_hold = 65536;
+	cfg->stats_interval_ms = 10000;
 	cfg->ingest_shards = 1;
 	/* The node: the relay's (chat-relay exports CHAT_NODE to its child
 	 * and binds node.CHAT_NODE), else short host name and pid. */
@@ -333,6 +339,7 @@ int gw_args(int argc, char **argv, struct gw_config *cfg, int *verbosity,
 		case O_AUD: cfg->jwt_audience = optarg; break;
 		case O_TLSCERT: cfg->tls_cert = optarg; break;
 		case O_TLSKEY: cfg->tls_key = optarg; break;
+		case O_MFILE: cfg->metrics_file = optarg; break;
 		case O_NODE:
 			if (!id_node_valid(optarg)) {
 				snprintf(err, errlen, "'%s' is not a node name "

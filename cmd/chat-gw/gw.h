@@ -25,6 +25,8 @@ struct gw_config {
 	uint64_t jwt_leeway_ms;    /* --jwt-leeway: clock skew allowed */
 	const char *tls_cert;      /* --tls-cert: PEM certificate (chain), or NULL */
 	const char *tls_key;       /* --tls-key: its private key */
+	const char *metrics_file;  /* --metrics-file, or NULL */
+	uint64_t stats_interval_ms; /* --stats-interval: how often it is written */
 	char node[ID_NODE_MAX + 1];/* --node */
 	int ready_fd;              /* --ready-fd, -1 none */
 	bool reuseport;            /* --reuseport */

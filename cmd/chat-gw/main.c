@@ -39,6 +39,7 @@ static uv_loop_t loop;            /* the event loop (epoll, through libuv) */
 static int exit_status = EX_OK;
 static struct lws_context *ctx;
 static lws_sorted_usec_list_t tick_sul;
+static lws_sorted_usec_list_t metrics_sul;
 static lws_sorted_usec_list_t presence_sul;
 static lws_sorted_usec_list_t sweep_sul;
 static struct upstream up;        /* bus mode's state */
@@ -121,6 +122,33 @@ static void sweep_tick(lws_sorted_usec_list_t *sul)
 {
 	ws_sweep();
 	lws_sul_schedule(ctx, 0, sul, sweep_tick, (lws_usec_t)WS_SWEEP_MS * 1000);
+}
+
+/* --metrics-file: what /metrics gives, labelled with the node, for the
+ * textfile collector (gateways sharing a port with --reuseport share its
+ * /metrics too: a scrape gets one of them). A failure is logged once per
+ * run of failures. */
+static void metrics_file_write(void)
+{
+	static bool failed;
+
+	if (!gw_cfg.metrics_file)
+		return;
+	if (metrics_write_file(gw_cfg.metrics_file) < 0) {
+		if (!failed)
+			LOG_W("unable to write the metrics file", "path=%s err=%s",
+			      log_q(gw_cfg.metrics_file), log_q(strerror(errno)));
+		failed = true;
+		return;
+	}
+	failed = false;
+}
+
+static void metrics_tick(lws_sorted_usec_list_t *sul)
+{
+	metrics_file_write();
+	lws_sul_schedule(ctx, 0, sul, metrics_tick,
+			 (lws_usec_t)gw_cfg.stats_interval_ms * 1000);
 }
 
 static void presence_tick(lws_sorted_usec_list_t *sul)
@@ -359,6 +387,10 @@ int main(int argc, char **argv)
 	lws_sul_schedule(ctx, 0, &sweep_sul, sweep_tick, (lws_usec_t)WS_SWEEP_MS * 1000);
 	lws_sul_schedule(ctx, 0, &presence_sul, presence_tick,
 			 (lws_usec_t)gw_cfg.presence_batch_ms * 1000);
+	if (gw_cfg.metrics_file) {
+		metrics_file_labels(gw_cfg.node, NULL);
+		lws_sul_schedule(ctx, 0, &metrics_sul, metrics_tick, 0);
+	}
 
 	uv_run(&loop, UV_RUN_DEFAULT);
 
@@ -377,6 +409,7 @@ int main(int argc, char **argv)
 		pipe_stop();
 		up_free(&up);
 	}
+	metrics_file_write(); /* the last figures */
 	hub_free(&hub);
 	auth_free();
 	gw_config_free(&gw_cfg);

@@ -17,6 +17,7 @@ struct tls_gen {
 	struct lws_vhost *vh;       /* the vhost, NULL: free slot */
 	unsigned conns;             /* connections adopted into it, not gone */
 	unsigned n;                 /* generation number */
+	char name[16];              /* the vhost's name: lws keeps the pointer */
 };
 
 static struct lws_context *tctx;
@@ -37,21 +38,21 @@ struct lws_vhost *tls_vhost(void)
 	return cur ? cur->vh : tplain;
 }
 
-/* A new TLS vhost from the files. Returns it, or NULL. */
-static struct lws_vhost *tls_vhost_new(unsigned n)
+/* A new TLS vhost from the files, named g->name. Returns it, or NULL. */
+static struct lws_vhost *tls_vhost_new(struct tls_gen *g)
 {
 	struct lws_context_creation_info info;
-	char name[32];
 
-	snprintf(name, sizeof(name), "tls-%u", n);
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = tprotocols;
-	info.vhost_name = name;
+	/* lws keeps this pointer, not a copy (the SNI callback compares
+	 * against it): a stack buffer here was a use after scope, found by
+	 * ASan at the first TLS handshake after a reload */
+	info.vhost_name = g->name;
 	info.ssl_cert_filepath = gw_cfg.tls_cert;
 	info.ssl_private_key_filepath = gw_cfg.tls_key;
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_VALIDATE_UTF8;
-	/* (its name must outlive the vhost: lws copies it) */
 	return lws_create_vhost(tctx, &info);
 }
 
@@ -70,7 +71,8 @@ static int tls_add_gen(char *err, size_t errlen)
 			 TLS_GEN_MAX);
 		return -1;
 	}
-	g->vh = tls_vhost_new(++next_gen);
+	snprintf(g->name, sizeof(g->name), "tls-%u", ++next_gen);
+	g->vh = tls_vhost_new(g);
 	if (!g->vh) {
 		snprintf(err, errlen, "unable to load certificate '%s' and key '%s'",
 			 gw_cfg.tls_cert, gw_cfg.tls_key);

@@ -13,6 +13,7 @@
 
 #include "file.h"
 #include "log.h"
+#include "metrics.h"
 #include "presence.h"
 
 int main(int argc, char **argv)
@@ -41,6 +42,9 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	log_init("chat-presence", o.verbosity);
+	/* An active tracker and its standbys write files side by side (the
+	 * relay exports its node as CHAT_NODE). */
+	metrics_file_labels(getenv("CHAT_NODE"), NULL);
 
 	url = o.url;
 	if (o.url_file) {

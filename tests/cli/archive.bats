@@ -36,7 +36,7 @@ seqs_of() {
 
 # metric FILE NAME: a value from a metrics file.
 mfile() {
-	awk -v m="$2" '$1 == m { print $2 }' "$1"
+	"$TOP/tests/tools/prom" "$1" "$2"
 }
 
 # --- the command line ------------------------------------------------------

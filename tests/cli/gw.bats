@@ -400,6 +400,26 @@ count_in() { grep -c "$2" "$BATS_TEST_TMPDIR/$1.out" || true; }
 	grep -q 'close 1001' "$BATS_TEST_TMPDIR/a.out"
 }
 
+@test "--metrics-file: the metrics labelled with the node, every --stats-interval and at exit; an unwritable one is a warning" {
+	stop_gw
+	m=$BATS_TEST_TMPDIR/gw.prom
+	start_gw --standalone --auth none --node gw-a --metrics-file "$m" --stats-interval 100ms
+	wait_for 10 bash -c "[ \"\$('$TOP/tests/tools/prom' '$m' chat_gw_connections)\" = 0 ]"
+	grep -q '^chat_gw_connections{node="gw-a"} 0$' "$m"
+	grep -q '^chat_gw_errors_total{node="gw-a",code="rate_limited"} 0$' "$m"
+	# /metrics stays as it was: the scraper labels its targets
+	curl -sf "$GW_HTTP/metrics" | grep -q '^chat_gw_connections 0$'
+	"$BIN/chat-cli" send "$GW_URL" --user a --room r hi >/dev/null
+	stop_gw
+	# the last figures are in the file
+	[ "$("$TOP/tests/tools/prom" "$m" chat_gw_messages_total)" = 1 ]
+	start_gw --standalone --auth none --metrics-file /nonexistent/gw.prom --stats-interval 100ms
+	wait_for 10 grep -q 'unable to write the metrics file' "$GW_LOG"
+	run curl -sf "$GW_HTTP/healthz"
+	[ "$output" = ok ]
+	[ "$(grep -c 'unable to write the metrics file' "$GW_LOG")" -eq 1 ]
+}
+
 @test "/healthz and /metrics" {
 	run curl -sf "$GW_HTTP/healthz"
 	[ "$status" -eq 0 ]

@@ -83,7 +83,7 @@ track_stop() {
 
 # metric FILE NAME: a value from a metrics file.
 metric_of() {
-	awk -v m="$2" '$1 == m { print $2 }' "$1"
+	"$TOP/tests/tools/prom" "$1" "$2"
 }
 
 # users N [PREFIX]: a JSON array of N user names PREFIX00001...
@@ -391,7 +391,7 @@ joined_users() {
 	kill -0 "$A_PID"
 	grep -q 'msg="lost Redis' "$T/A.err"
 	grep -q 'Redis lost the presence state' "$T/A.err"
-	wait_for 5 bash -c "awk '\$1 == \"chat_presence_redis_reconnects_total\" { exit \$2 != 1 }' '$T/m.prom'"
+	wait_for 5 bash -c "[ \"\$('$TOP/tests/tools/prom' '$T/m.prom' chat_presence_redis_reconnects_total)\" = 1 ]"
 	[ "$(metric_of "$T/m.prom" chat_presence_redis_gaps_total)" -eq 1 ]
 	[ "$(metric_of "$T/m.prom" chat_presence_redis_state_lost_total)" -eq 1 ]
 	[ "$(metric_of "$T/m.prom" chat_presence_query_errors_total)" -eq 1 ]
@@ -409,7 +409,7 @@ joined_users() {
 	feed A '{"type":"join","node":"gw1","room":"r1","users":["b"]}' \
 		'{"type":"join","node":"gw1","room":"r1","users":["c"]}' \
 		'{"type":"join","node":"gw1","room":"r1","users":["d"]}'
-	wait_for 5 bash -c "awk '\$1 == \"chat_presence_dropped_lines_total\" { exit \$2 != 2 }' '$T/m.prom'"
+	wait_for 5 bash -c "[ \"\$('$TOP/tests/tools/prom' '$T/m.prom' chat_presence_dropped_lines_total)\" = 2 ]"
 	grep -q 'backlog full' "$T/A.err"
 	"$TOP/scripts/redis" start "$REDIS_DIR" >/dev/null
 	wait_for 10 grep -q '"joined":\["b"\]' "$T/A.out"

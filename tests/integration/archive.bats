@@ -86,8 +86,8 @@ has_messages() { [ "$(messages "$1" | wc -l)" -ge "$2" ]; }
 	kill -TERM "$store_pid"
 	wait_exit "$store_pid" 20
 	PIDS=${PIDS// $store_pid/}
-	[ "$(awk '$1 == "chat_archive_acks_total" { print $2 }' "$T/m")" = "$n" ]
-	[ "$(awk '$1 == "chat_archive_messages_stored_total" { print $2 }' "$T/m")" = "$n" ]
+	[ "$("$TOP/tests/tools/prom" "$T/m" chat_archive_acks_total)" = "$n" ]
+	[ "$("$TOP/tests/tools/prom" "$T/m" chat_archive_messages_stored_total)" = "$n" ]
 	[ "$(sql "SELECT count(*) FROM messages WHERE room LIKE 'it-%'")" = "$n" ]
 }
 

@@ -91,8 +91,8 @@ print(h % int(sys.argv[2]))' "$1" "$2"
 	done
 	# both shards had rooms, and each store's count is its rooms' messages
 	[ "$used0" -gt 0 ] && [ "$used1" -gt 0 ]
-	wait_for 5 bash -c "[ \"\$(awk '\$1 == \"chat_archive_messages_stored_total\" { print \$2 }' '$T/store0.prom')\" = $sum0 ]"
-	wait_for 5 bash -c "[ \"\$(awk '\$1 == \"chat_archive_messages_stored_total\" { print \$2 }' '$T/store1.prom')\" = $sum1 ]"
+	wait_for 5 bash -c "[ \"\$('$TOP/tests/tools/prom' '$T/store0.prom' chat_archive_messages_stored_total)\" = $sum0 ]"
+	wait_for 5 bash -c "[ \"\$('$TOP/tests/tools/prom' '$T/store1.prom' chat_archive_messages_stored_total)\" = $sum1 ]"
 	# each publisher's messages keep their order in their room's seqs
 	[ "$(sql "SELECT count(*) FROM (SELECT (body::json->>'n')::int AS n,
 		lag((body::json->>'n')::int) OVER (PARTITION BY room, body::json->>'p' ORDER BY seq) AS prev

@@ -49,7 +49,7 @@ teardown() {
 		--room-prefix ak- --timeout 30s
 	wait_for 20 stored_at_least ak- 400
 	# the first consumer is the active one: it stores, the standby not
-	wait_for 10 bash -c "[ \"\$(awk '\$1 == \"chat_archive_messages_stored_total\" { print \$2 }' '$T/store0.prom')\" -gt 0 ]"
+	wait_for 10 bash -c "[ \"\$('$TOP/tests/tools/prom' '$T/store0.prom' chat_archive_messages_stored_total)\" -gt 0 ]"
 	[ "$(stored_by standby)" -eq 0 ]
 	archive=$(gw_child "$store0_PID")
 	[ -n "$archive" ]

@@ -86,7 +86,7 @@ store_up() {
 
 # stored_by NAME: messages the store NAME stored (its metrics file).
 stored_by() {
-	awk '$1 == "chat_archive_messages_stored_total" { print $2 }' "$T/$1.prom" 2>/dev/null
+	"$TOP/tests/tools/prom" "$T/$1.prom" chat_archive_messages_stored_total
 }
 
 # serve_up: chat-archive serve on rpc.history.

@@ -55,7 +55,7 @@ relay_start() {
 
 # sweeps FILE: sweeps done, from a metrics file.
 sweeps() {
-	awk '$1 == "chat_presence_sweeps_total" { print $2 }' "$1"
+	"$TOP/tests/tools/prom" "$1" chat_presence_sweeps_total
 }
 
 publish() {
@@ -100,8 +100,8 @@ publish() {
 	local s1 s2
 	s1=$(sweeps "$T/p1.prom")
 	s2=$(sweeps "$T/p2.prom")
-	wait_for 10 bash -c "[ \$(awk '\$1 == \"chat_presence_sweeps_total\" { print \$2 }' '$T/p1.prom') -ge $((s1 + 2)) ] &&
-		[ \$(awk '\$1 == \"chat_presence_sweeps_total\" { print \$2 }' '$T/p2.prom') -ge $((s2 + 2)) ]"
+	wait_for 10 bash -c "[ \$('$TOP/tests/tools/prom' '$T/p1.prom' chat_presence_sweeps_total) -ge $((s1 + 2)) ] &&
+		[ \$('$TOP/tests/tools/prom' '$T/p2.prom' chat_presence_sweeps_total) -ge $((s2 + 2)) ]"
 	[ "$(jq -r 'select(.left) | .room as $r | .left[] | "\($r) \(.)"' "$T/gw.out" | wc -l)" -eq 80 ]
 	[ -z "$(jq -r 'select(.left) | .room as $r | .left[] | "\($r) \(.)"' "$T/gw.out" | sort | uniq -d)" ]
 }

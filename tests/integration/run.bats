@@ -134,7 +134,7 @@ present() {
 	# metrics: every relay and the archive write their file, in the
 	# Prometheus text format; the gateways answer /metrics
 	wait_for 20 test -s "$STATE/metrics/relay-gw1.prom"
-	for f in relay-gw1 relay-gw2 relay-store-0 relay-serve archive-store-0 archive-serve; do
+	for f in gw1 gw2 relay-gw1 relay-gw2 relay-store-0 relay-serve archive-store-0 archive-serve; do
 		wait_for 20 test -s "$STATE/metrics/$f.prom"
 		/usr/bin/python3 -c 'import sys
 from prometheus_client.parser import text_string_to_metric_families as p
@@ -142,6 +142,21 @@ n = sum(1 for _ in p(open(sys.argv[1]).read()))
 assert n > 0' "$STATE/metrics/$f.prom"
 	done
 	grep -q '^chat_relay_.*{node="gw1"}' "$STATE/metrics/relay-gw1.prom"
+	grep -q '^chat_gw_connections{node="gw1"} ' "$STATE/metrics/gw1.prom"
+	grep -q '^chat_archive_lines_in_total{node="store-0",role="store"} ' \
+		"$STATE/metrics/archive-store-0.prom"
+	# the directory is one textfile collector's: no sample (name and
+	# labels) in two files, or the collector refuses them all
+	/usr/bin/python3 -c 'import sys
+from prometheus_client.parser import text_string_to_metric_families as p
+seen = {}
+for path in sys.argv[1:]:
+    for fam in p(open(path).read()):
+        for s in fam.samples:
+            k = (s.name, tuple(sorted(s.labels.items())))
+            assert k not in seen, "%s in %s and %s" % (k, seen[k], path)
+            seen[k] = path
+' "$STATE"/metrics/*.prom
 	curl -s "http://127.0.0.1:$PORT/metrics" | grep -q '^chat_gw_connections '
 }
 

@@ -106,8 +106,34 @@ int main(void)
 		TEST("the file holds what render gives", got && n == out.len - 1 &&
 		     !memcmp(got, out.data, n));
 		free(got);
-		TEST("no temporary file is left behind", rmdir(dir) < 0 && unlink(path) == 0 &&
-		     rmdir(dir) == 0);
+		TEST("no temporary file is left behind", rmdir(dir) < 0);
+		metrics_file_labels("gw1", NULL);
+		TEST("file labels: written first on every sample of the file",
+		     metrics_write_file(path) == 0 &&
+		     (got = file_read_small(path, 1 << 20, &n)) &&
+		     strstr(got, "\nchat_test_errors_total{node=\"gw1\",code=\"bad_request\"} 2\n") &&
+		     strstr(got, "{node=\"gw1\",path=\"/ws\",le=\"+Inf\"}") &&
+		     strstr(got, "\nchat_test_frames_total{node=\"gw1\"} "));
+		free(got);
+		buf_reset(&out);
+		TEST("and not on what render gives", metrics_render(&out) == 0 &&
+		     !strstr(out.data, "gw1") && strstr(out.data, "chat_test_frames_total "));
+		TEST("cleared with NULL", (metrics_file_labels(NULL, NULL), metrics_write_file(path) == 0) &&
+		     (got = file_read_small(path, 1 << 20, &n)) && !strstr(got, "gw1"));
+		free(got);
+		metrics_file_labels("s-1", "store");
+		TEST("node and role", metrics_write_file(path) == 0 &&
+		     (got = file_read_small(path, 1 << 20, &n)) &&
+		     strstr(got, "\nchat_test_frames_total{node=\"s-1\",role=\"store\"} "));
+		free(got);
+		metrics_file_labels("a\"b", "serve");
+		TEST("a node that would need escaping is left out", metrics_write_file(path) == 0 &&
+		     (got = file_read_small(path, 1 << 20, &n)) &&
+		     strstr(got, "\nchat_test_frames_total{role=\"serve\"} "));
+		free(got);
+		metrics_file_labels(NULL, NULL);
+		unlink(path);
+		rmdir(dir);
 		snprintf(path, sizeof(path), "/nonexistent-dir/chat.prom");
 		TEST("an unwritable place fails with errno", metrics_write_file(path) < 0 &&
 		     errno == ENOENT);
