@@ -43,6 +43,7 @@ void catchup_release(struct queries *qs, struct room *r)
 	uint32_t i;
 
 	r->recovering = false;
+	r->recover_tries = 0;
 	if (r->nheld) /* (qsort of NULL is undefined, even for nothing) */
 		qsort(r->held, r->nheld, sizeof(*r->held), frame_seq_cmp);
 	for (i = 0; i < r->nheld; i++) {
@@ -79,6 +80,7 @@ static void room_recover(struct queries *qs, struct room *r)
 	}
 	gw_m.room_recoveries.value++;
 	r->recovering = true;
+	r->recover_tries++;
 	room_update_idle(&qs->h->rooms, r);
 	LOG_I("recovering a room", "room=%s since=%llu", log_q(r->name),
 	      (unsigned long long)r->seq);
@@ -167,6 +169,24 @@ void catchup_answer(struct queries *qs, struct room *r, const struct skim_field 
 		frame_unref(f);
 	}
 	catchup_release(qs, r);
+}
+
+void catchup_failed(struct queries *qs, struct room *r)
+{
+	if (!r->recovering)
+		return;
+	r->recovering = false; /* its query is gone: room_recover may ask */
+	if (r->nmembers && r->recover_tries < CATCHUP_TRIES) {
+		LOG_I("a room's catch-up got no answer: asking again", "room=%s try=%u",
+		      log_q(r->name), r->recover_tries + 1);
+		room_recover(qs, r);
+	}
+	if (!r->recovering) {
+		gw_m.room_recovery_failures.value++;
+		LOG_W("a room's catch-up failed: delivering with a gap", "room=%s tries=%u",
+		      log_q(r->name), r->recover_tries);
+		catchup_release(qs, r);
+	}
 }
 
 void catchup_all(struct queries *qs)

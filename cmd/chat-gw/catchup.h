@@ -18,13 +18,20 @@
 #include "room.h"
 #include "skim.h"
 
+#define CATCHUP_TRIES 3 /* recover queries one catch-up sends at most */
+
 /* A sequenced message line (n bytes, an object) of r with seq. */
 void catchup_message(struct queries *qs, struct room *r, const char *line, size_t n,
 		     uint64_t seq);
 /* The answer to r's recover query: msgs is its "messages" member. */
 void catchup_answer(struct queries *qs, struct room *r, const struct skim_field *msgs);
-/* r's recovery failed or timed out: deliver what it held; the clients see
- * the gap. */
+/* r's recover query got no answer in time, or an error: ask again (the
+ * broker may have nacked it while a queue elected its leader, the archive
+ * may have been reconnecting), up to CATCHUP_TRIES queries in all; then,
+ * or when it cannot ask, deliver what it held, and the clients see the gap
+ * (counted in chat_gw_room_recovery_failures_total). */
+void catchup_failed(struct queries *qs, struct room *r);
+/* Deliver what r held, in seq order, and end its catch-up. */
 void catchup_release(struct queries *qs, struct room *r);
 /* Ask for every room with members here (the relay's queue may have been
  * gone). */

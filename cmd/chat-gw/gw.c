@@ -73,6 +73,7 @@ void gw_metrics_init(void)
 	reg(&gw_m.bus_nacks, METRIC_COUNTER, "chat_gw_bus_nacks_total", "Publishes the broker refused.", NULL);
 	reg(&gw_m.bus_dups, METRIC_COUNTER, "chat_gw_bus_duplicates_total", "Sequenced messages delivered by the bus twice, dropped.", NULL);
 	reg(&gw_m.room_recoveries, METRIC_COUNTER, "chat_gw_room_recoveries_total", "Rooms caught up from the sequencer after a gap or a reconnect.", NULL);
+	reg(&gw_m.room_recovery_failures, METRIC_COUNTER, "chat_gw_room_recovery_failures_total", "Room recoveries given up: no answer (or an error) to three recover queries, or none could be sent.", NULL);
 	reg(&gw_m.room_hold_full, METRIC_COUNTER, "chat_gw_room_hold_full_total", "Room recoveries given up because the room held --room-hold live messages.", NULL);
 	reg(&gw_m.bus_stale, METRIC_COUNTER, "chat_gw_bus_stale_answers_total", "Answers dropped because their room is not the question's.", NULL);
 	reg(&gw_m.presence_quiet, METRIC_COUNTER, "chat_gw_presence_quiet_total", "Presence changes not pushed to a room's members: more than --presence-max-members.", NULL);

@@ -112,6 +112,7 @@ struct gw_metrics {
 	struct metric bus_dups;       /* sequenced messages seen twice, dropped */
 	struct metric room_recoveries;/* rooms caught up after a gap or reconnect */
 	struct metric room_hold_full; /* recoveries given up: --room-hold reached */
+	struct metric room_recovery_failures; /* given up: no answer, tries spent */
 	struct metric bus_stale;      /* answers for another room or process, dropped */
 	struct metric internal_closes;/* closes 1011: a frame could not be queued */
 	struct metric presence_beats; /* heartbeat rounds sent to chat-presence */

@@ -48,6 +48,7 @@ struct room {
 	bool pdirty;                 /* on the table's list of rooms to flush */
 	bool seq_known;              /* bus: seq is the room's, not a guess */
 	bool recovering;             /* bus: catching up after a gap */
+	uint8_t recover_tries;       /* bus: recover queries of this catch-up */
 	struct frame **held;         /* bus: live frames held meanwhile */
 	uint32_t nheld;              /* how many */
 	bool idle;                   /* on the idle list: may be evicted */

@@ -474,7 +474,7 @@ static void up_answer(struct upstream *u, const char *line, size_t n, const char
 		struct room *r = room_get(&u->qs.h->rooms, p->room, false);
 
 		if (r && a[A_ERROR].v)
-			catchup_release(&u->qs, r);
+			catchup_failed(&u->qs, r);
 		else if (r)
 			catchup_answer(&u->qs, r, &a[A_MSGS]);
 		goto out;
@@ -636,8 +636,8 @@ static void up_expire(struct upstream *u, int64_t now_us)
 		if (p->kind == QUERY_ROOM) {
 			struct room *r = room_get(&h->rooms, p->room, false);
 
-			if (r && r->recovering)
-				catchup_release(&u->qs, r);
+			if (r)
+				catchup_failed(&u->qs, r);
 		} else if (c && !c->close_code) {
 			struct refent *re = p->ref ? conn_ref_find(c, p->ref) : NULL;
 			struct room *r = room_get(&h->rooms, p->room, false);

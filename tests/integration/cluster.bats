@@ -122,6 +122,11 @@ stream() {
 	wait_exit "$bench" 120
 	[ "$WAIT_STATUS" -eq 0 ] || { cat "$T/bench.err" >&3; false; }
 	jq -c '{messages, deliveries, connections}' "$T/bench.json" >&3
+	if [ "$(jq .deliveries.lost "$T/bench.json")" -ne 0 ]; then
+		# what the gateways say of their catch-ups
+		grep -h "catch-up\|recovering a room\|relay gone\|lost the broker" \
+			"$T"/gw*.err | tail -20 >&3 || true
+	fi
 	[ "$(jq .deliveries.lost "$T/bench.json")" -eq 0 ]
 	[ "$(jq .deliveries.duplicates "$T/bench.json")" -eq 0 ]
 	[ "$(jq .connections.dropped "$T/bench.json")" -le "$drops" ]
