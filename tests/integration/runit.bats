@@ -112,7 +112,7 @@ svpid() { cat "$D/sv/$1/supervise/pid" 2>/dev/null; }
 	[ "$status" -eq 0 ]
 	wait_for 30 bash -c "[ \$(ss -Hltn 'sport = :$PORT' | wc -l) -eq 2 ]"
 	p=$(svpid chat-gw-1)
-	[[ "$(tr '\0' ' ' <"/proc/$p/cmdline")" == *"--node gw1 "*" -- $BIN/chat-gw --auth none --reuseport --listen 127.0.0.1:$PORT " ]]
+	[[ "$(tr '\0' ' ' <"/proc/$p/cmdline")" == *"--node gw1 "*" -- $BIN/chat-gw --auth none --reuseport --listen 127.0.0.1:$PORT --metrics-file $D/metrics/gw1.prom " ]]
 	c=$(cat "/proc/$p/task/$p/children")
 	grep -q chat-gw "/proc/${c%% *}/cmdline"
 
@@ -122,6 +122,7 @@ svpid() { cat "$D/sv/$1/supervise/pid" 2>/dev/null; }
 	[[ "$id" == gw[12]-* ]]
 	wait_for 20 bash -c "[ \"\$(PGOPTIONS='-c client_min_messages=warning' psql -X -q -A -t '$CHAT_DB_URL' -c \"SELECT seq FROM messages WHERE id = '$id'\")\" = 1 ]"
 	wait_for 20 test -s "$D/metrics/relay-gw1.prom"
+	wait_for 20 test -s "$D/metrics/gw1.prom"
 	wait_for 20 test -s "$D/metrics/archive-store-0.prom"
 
 	# every process below runsvdir now, to check that none outlives the stop
