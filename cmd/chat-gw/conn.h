@@ -61,7 +61,7 @@ struct conn {
 	bool peer_closed;          /* the client sent a close frame */
 	bool dropping;             /* silent past --ping-timeout: being dropped */
 	bool dirty;                /* on the transport's list of queues to write */
-	LIST_ENTRY(conn) dirty_entry; /* that list */
+	TAILQ_ENTRY(conn) dirty_entry; /* that list */
 	LIST_ENTRY(conn) entry;    /* every established connection (hub) */
 };
 
