@@ -1,0 +1,276 @@
+#!/usr/bin/env bats
+# tests/run: alone (it measures a client's round trip)
+# Regression (issue 11): hostile inputs that chat-gw already handles, each
+# beside a well-behaved client that publishes every 50 ms and times each
+# publish to its ack (tests/tools/hostile.py). Each attack gets the
+# answer chat-gw(1) and chat-protocol(7) document (an error code, a close
+# code, an HTTP status), a new client then still joins and has a publish
+# acked, and the well-behaved client's round trip stays under 10 ms (p99)
+# with no loop turn of the gateway over 50 ms of CPU. The first test is the
+# same client with no attack at all: the baseline its figures compare
+# with. Each attack is bounded in time. Under the sanitizer build (BIN
+# under build-asan) the times and memory mean nothing and are not asserted;
+# what the gateway answers still is.
+#
+# The tests named BUG(chat-gw) at the end fail: each shows where the
+# gateway does not do what its pages say (the evidence is in the comment).
+
+bats_require_minimum_version 1.5.0
+load ../helper
+
+HOSTILE="/usr/bin/python3 $TOP/tests/tools/hostile.py"
+
+setup() {
+	T=$BATS_TEST_TMPDIR
+	ASAN=
+	[[ "$BIN" == *build-asan* ]] && ASAN=1
+	return 0
+}
+
+teardown() {
+	stop_gw
+}
+
+# attack ARGS...: run hostile.py against the gateway; its report in $R.
+attack() {
+	R=$(timeout 60 $HOSTILE --url "$GW_URL" --pid "$GW_PID" "$@")
+	echo "# $R" >&3
+	[ -n "$R" ]
+}
+
+# r FILTER: a jq filter over the report.
+r() { jq -r "$1" <<<"$R"; }
+
+# quick: every publish of the well-behaved client was answered, its round
+# trip stayed under 10 ms (p99), and no loop turn took 50 ms of CPU.
+quick() {
+	[ "$(r .good.unanswered)" = 0 ]
+	[ "$(r .good.n)" -ge 100 ]
+	[ -n "$ASAN" ] || [ "$(r '.good.p99_ms < 10')" = true ]
+	turns_under
+}
+
+# turns_under: no turn of the gateway's event loop took more than 50 ms
+# of CPU (its own chat_gw_loop_turn_cpu_seconds histogram).
+turns_under() {
+	[ -n "$ASAN" ] && return 0
+	curl -s "$GW_HTTP/metrics" | awk '
+		$1 == "chat_gw_loop_turn_cpu_seconds_bucket{le=\"0.05\"}" { under = $2 }
+		$1 == "chat_gw_loop_turn_cpu_seconds_count" { all = $2 }
+		END { if (all == "" || under != all) { print "turns over 50 ms: " all - under; exit 1 } }'
+}
+
+# grew_under MB: the gateway's RSS grew less than MB megabytes at its peak.
+grew_under() {
+	[ -n "$ASAN" ] || [ "$(r "(.rss_kb.peak - .rss_kb.before) < $1 * 1024")" = true ]
+}
+
+# served: after the attack a new client got in, joined and had a publish
+# acked, and the gateway is still the process we started.
+served() {
+	[ "$(r .result.after)" = true ]
+	kill -0 "$GW_PID"
+}
+
+# upgrade QUERY: the HTTP status a WebSocket upgrade to /ws?QUERY gets.
+upgrade() {
+	curl -s -m 5 -o /dev/null -w '%{http_code}' -H 'Upgrade: websocket' \
+		-H 'Connection: Upgrade' -H 'Sec-WebSocket-Version: 13' \
+		-H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "$GW_HTTP/ws?$1"
+}
+
+@test "baseline: the well-behaved client alone, no attack" {
+	start_gw --standalone --auth none
+	attack none
+	served
+	quick
+}
+
+@test "splitbytes: a head, a join and publishes a byte per send, a publish cut at each byte, one-byte fragments: each answered, each body whole" {
+	# (--max-frame 128K: a payload with a 64-bit length fits)
+	start_gw --standalone --auth none --max-frame 128K --max-body 128K
+	attack splitbytes
+	[ "$(r .result.status)" = 101 ]
+	[ "$(r .result.join)" = joined ]
+	for k in short len16 len64 fragments; do
+		[ "$(r ".result.$k.answer")" = ack ]
+		[ "$(r ".result.$k.body_same")" = true ]
+	done
+	[ "$(r .result.split_points.points)" -ge 60 ]
+	[ "$(r '.result.split_points.acked == .result.split_points.points')" = true ]
+	served
+	quick
+}
+
+@test "pingflood: 200,000 pings as fast as they go: pongs, the connection still answers, memory flat" {
+	start_gw --standalone --auth none
+	attack pingflood 200000 8
+	[ "$(r .result.pings)" -eq 200000 ]
+	[ "$(r .result.answered)" = true ]
+	# RFC 6455 5.5.3: a pong may answer only the latest of several pings
+	[ "$(r .result.pongs)" -ge 1 ]
+	[ "$(r .result.pongs)" -le 200000 ]
+	grew_under 4
+	served
+	quick
+}
+
+@test "bigheader: request heads of 10 MB (a Cookie, a million header lines, a URL): 431 at once, then closed; memory flat" {
+	start_gw --standalone --auth none
+	attack bigheader 10
+	for k in cookie lines url; do
+		[ "$(r ".result.$k.status")" = 431 ]
+		# answered as soon as --max-header (8K) is passed, not at 10 MB
+		[ -n "$ASAN" ] || [ "$(r ".result.$k.answer_s < 1")" = true ]
+		# the door drains for a second, then closes
+		[ "$(r ".result.$k.closed_s != null and .result.$k.closed_s < 3")" = true ]
+	done
+	[ "$(metric 'chat_gw_refused_total{reason="header_too_large"}')" -eq 3 ]
+	grew_under 4
+	served
+	quick
+}
+
+@test "tinyframes: 100,000 frames of {} in one write: answered bad_request or closed 4008 (--send-queue); 100,000 empty pings: the connection answers" {
+	start_gw --standalone --auth none
+	attack tinyframes 100000
+	# A client that reads as it sends: every frame answered bad_request,
+	# or, past --send-queue answers waiting, closed 4008 (today it is
+	# closed: see the BUG test below); nothing else.
+	[ "$(r '.result.reader | (.counts["error:bad_request"] == 100000 and .answered) or .close == 4008')" = true ]
+	[ "$(r '.result.reader.counts | keys - ["error:bad_request", "joined", "presence"] | length')" = 0 ]
+	# one that reads nothing: 6 MB of answers are past any queue: 4008
+	[ "$(r .result.stalled.close)" = 4008 ]
+	[ "$(r '.result.stalled.counts | keys - ["error:bad_request"] | length')" = 0 ]
+	[ "$(metric 'chat_gw_closes_total{reason="slow_consumer"}')" -ge 1 ]
+	# empty pings queue nothing: the join after them is answered
+	[ "$(r .result.pings.answered)" = true ]
+	[ "$(r .result.pings.counts.pong)" -ge 1 ]
+	grew_under 8
+	served
+	quick
+}
+
+@test "badutf8: invalid UTF-8 in every field, at the end, across fragments: 1007; valid UTF-8 across fragments accepted" {
+	start_gw --standalone --auth none
+	attack badutf8
+	for k in type room body body_nested ref key unknown_field truncated_end fragments; do
+		[ "$(r ".result.close.$k")" = 1007 ]
+	done
+	# counted as dropped: lws refused the frame (chat-gw(1), /metrics)
+	[ "$(metric 'chat_gw_closes_total{reason="dropped"}')" -ge 9 ]
+	# A close reason that is not UTF-8: RFC 6455 fails the connection;
+	# lws closes it without a close frame (chat-protocol(7) lists 1007
+	# for text frames only).
+	[[ "$(r .result.close.close_reason)" =~ ^(1007|eof)$ ]]
+	[ "$(r .result.fragments_valid)" = ack ]
+	# valid UTF-8 on the wire, but an escaped lone surrogate is no JSON
+	# string (jansson): bad_request; an escaped pair is a character
+	[ "$(r .result.escaped_surrogate)" = bad_request ]
+	[ "$(r .result.escaped_pair)" = ack ]
+	served
+	quick
+}
+
+@test "nested: bodies nested 100 to 2,000 deep are published whole; 10,000 and 100,000 deep are bad_request; the connection goes on" {
+	# (--max-body 1M: the deepest bodies are within it)
+	start_gw --standalone --auth none --max-frame 1M --max-body 1M
+	attack nested 100 1000 2000 10000 100000
+	for k in array object; do
+		for d in 100 1000 2000; do
+			[ "$(r ".result.body.${k}_$d.answer")" = ack ]
+			[ "$(r ".result.body.${k}_$d.body_same")" = true ]
+		done
+		# past jansson's 2048 levels: "frame is not valid JSON"
+		# (chat-protocol(7) gives no depth: any JSON value is a body)
+		for d in 10000 100000; do
+			[ "$(r ".result.body.${k}_$d.answer")" = bad_request ]
+		done
+	done
+	for d in 100 1000 2000; do
+		[ "$(r ".result.elsewhere.unknown_$d")" = joined ]
+	done
+	[ "$(r '[.result.elsewhere | (.unknown_10000, .unknown_100000, .ref_100, .ref_1000, .ref_2000, .ref_10000, .ref_100000)] | unique | join(",")')" = bad_request ]
+	[ "$(r .result.still_open)" = ack ]
+	served
+	quick
+}
+
+@test "names: rooms and refs at their limits accepted in every request, one past refused bad_request; users at 128 bytes in, past it 401" {
+	start_gw --standalone --auth none
+	attack names
+	# rooms: 1 to 128 of A-Z a-z 0-9 _ . : @ / - (JSON escapes decoded)
+	for k in len1 len128 escaped_ok; do
+		[ "$(r ".result.room.$k | [.join, .room_echo, .publish, .history, .presence, .typing, .leave] | map(tostring) | join(\" \")")" = "joined true ack history presence none left" ]
+	done
+	[ "$(r '[.result.room | (.len129, .empty, .space, .hash, .nonascii, .nul) | .[]] | unique | join(",")')" = bad_request ]
+	[ "$(r '[.result.room | (.len129, .empty, .space, .hash, .nonascii, .nul) | .[]] | length')" -eq 36 ]
+	# refs: at most 128 bytes (64 two-byte characters), echoed as given
+	[ "$(r '.result.room.ref128 | "\(.answer) \(.echoed)"')" = "joined true" ]
+	[ "$(r '.result.room.ref128_escaped | "\(.answer) \(.echoed)"')" = "joined true" ]
+	[ "$(r '.result.room.ref129 | "\(.answer) \(.echoed)"')" = "bad_request false" ]
+	# users: 1 to 128 bytes of printable ASCII but space, " and \
+	for k in len1 len128 tilde bang; do
+		[ "$(r ".result.user.$k | \"\(.status) \(.from_same)\"")" = "101 true" ]
+	done
+	for k in len129 empty space quote backslash del ctrl tab nonascii len4200 none; do
+		[ "$(r ".result.user.$k.status")" = 401 ]
+	done
+	[ "$(r .result.user.none.line)" = "HTTP/1.1 401 Unauthorized" ]
+	served
+	quick
+}
+
+# BUG(chat-gw): a client that pipelines more than --send-queue requests
+# is cut as a slow consumer before a single answer has left, though it
+# reads all the time and the kernel would hold every answer. chat-gw(1)
+# and chat-protocol(7) say 4008 comes once a client has fallen
+# --send-queue frames behind "after what the kernel holds for it,
+# --sndbuf". Evidence: 1,020 frames of {} in one write are all answered
+# bad_request; 1,030 (about 66 KB of answers, half of the default 128K
+# --sndbuf) get close 4008 and no answer at all. The gateway reads the
+# whole write in one go (the flush waits while input is ready, up to
+# FLUSH_DEFER_US in ws.c), so every answer is queued before any is
+# written, and the 1,025th passes --send-queue (1024). Under the
+# sanitizer build the gateway is slow enough that a flush comes within the
+# burst, and this test passes there.
+@test "BUG(chat-gw): 1,100 requests in one write from a client that reads: every one answered, not cut 4008" {
+	start_gw --standalone --auth none
+	attack --no-good tinyframes 1100 reader
+	[ "$(r .result.reader.close)" = null ]
+	[ "$(r '.result.reader.counts["error:bad_request"]')" -eq 1100 ]
+	[ "$(r .result.reader.answered)" = true ]
+}
+
+# BUG(chat-gw): every handshake the upgrade filter refuses (401 here; the
+# same path gives 403, 426 and 503) is counted in
+# chat_gw_accept_failures_total, which chat-gw(1) documents as
+# "Connections not taken because the process was out of descriptors", and
+# logs the warning "unable to adopt a connection" (head.c,
+# head_complete: lws_adopt_socket_vhost_readbuf returns NULL when the
+# adopted connection is closed while its buffered head is handled, which
+# is what a refusal does). The client does get its 401. Evidence: one
+# refused upgrade, then chat_gw_accept_failures_total 1 and the warning in
+# the log, with the gateway using a handful of descriptors.
+@test "BUG(chat-gw): a handshake refused 401 is not counted as an accept failure nor logged as one" {
+	start_gw --standalone --auth none
+	[ "$(upgrade 'user=a%20b')" = 401 ]
+	[ "$(metric 'chat_gw_refused_total{reason="auth"}')" -eq 1 ]
+	[ "$(metric chat_gw_accept_failures_total)" -eq 0 ]
+	! grep -q 'unable to adopt a connection' "$GW_LOG"
+}
+
+# BUG(chat-gw): a ?user= that libwebsockets' URI decoder refuses does not
+# get the documented 401 ("with --auth none, a missing or bad user"; a
+# refusal is "an HTTP/1.1 status and a one-line plain text reason"): an
+# escaped NUL (%00) gets no response at all, the connection closed (and
+# counted in chat_gw_accept_failures_total, see above); a broken escape
+# (%zz, a trailing %2) gets lws's own "HTTP/1.0 403 Forbidden" with an
+# HTML page. The same holds for any path or query (/healthz?x=%00: no
+# response). Evidence: curl's %{http_code} is 000 and 403.
+@test "BUG(chat-gw): ?user= with an escaped NUL or a broken escape gets 401, not a silent close or lws's 403 page" {
+	start_gw --standalone --auth none
+	[ "$(upgrade 'user=a%00b')" = 401 ]
+	[ "$(upgrade 'user=a%zzb')" = 401 ]
+	[ "$(upgrade 'user=a%2')" = 401 ]
+}
