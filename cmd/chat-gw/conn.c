@@ -35,10 +35,26 @@ void conn_cut(struct conn *c, uint16_t code, const char *reason)
 		conn_hooks.kill(c);
 }
 
+/* Whether f would not fit in c's queue. */
+static bool conn_full(const struct conn *c, const struct frame *f)
+{
+	return (c->qbytes + f->len > gw_cfg.send_queue_bytes && c->qlen) ||
+	       c->qlen >= gw_cfg.send_queue;
+}
+
 int conn_push(struct conn *c, struct frame *f)
 {
 	if (c->close_code)
 		return CONN_CLOSING; /* what is queued is all it gets */
+	/* Full: a slow consumer, unless its queue merely has not been
+	 * written yet (a burst of requests answered within one turn): what
+	 * the kernel takes now goes first, and only what still does not fit
+	 * is the client's fault. */
+	if (conn_full(c, f) && conn_hooks.drain) {
+		conn_hooks.drain(c);
+		if (c->close_code)
+			return CONN_CLOSING;
+	}
 	if (c->qbytes + f->len > gw_cfg.send_queue_bytes && c->qlen) {
 		gw_m.slow.value++;
 		LOG_I("closing slow consumer", "user=%s queued=%u bytes=%llu",

@@ -77,6 +77,8 @@ struct refent {
 struct conn_hooks {
 	void (*wake)(struct conn *c);  /* frames were queued on an idle queue */
 	void (*kill)(struct conn *c);  /* close now: the close frame is set */
+	void (*drain)(struct conn *c); /* the queue is full: write now what
+					* the kernel takes (may be NULL) */
 };
 extern struct conn_hooks conn_hooks;
 

@@ -3,6 +3,7 @@
 #include "gw.h"
 
 struct gw_config gw_cfg;
+unsigned long http_answered; /* (http.h: here with the other globals) */
 struct gw_metrics gw_m;
 
 static const double ack_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
@@ -35,11 +36,13 @@ void gw_metrics_init(void)
 	reg(&gw_m.refused_timeout, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"timeout\"");
 	reg(&gw_m.refused_header, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"header_too_large\"");
 	reg(&gw_m.refused_method, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"method\"");
+	reg(&gw_m.refused_target, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"target\"");
 	reg(&gw_m.refused_per_ip, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"per_ip\"");
 	reg(&gw_m.refused_origin, METRIC_COUNTER, "chat_gw_refused_total", "Handshakes refused.", "reason=\"origin\"");
 	reg(&gw_m.frames_in, METRIC_COUNTER, "chat_gw_frames_in_total", "Client frames received.", NULL);
 	reg(&gw_m.frames_out, METRIC_COUNTER, "chat_gw_frames_out_total", "Frames sent to clients.", NULL);
 	reg(&gw_m.writes, METRIC_COUNTER, "chat_gw_writes_total", "Socket writes to clients (frames coalesce).", NULL);
+	reg(&gw_m.early_writes, METRIC_COUNTER, "chat_gw_full_queue_writes_total", "Queues written at once because they were full (a burst answered within one loop turn), before any slow-consumer cut.", NULL);
 	reg(&gw_m.deliveries, METRIC_COUNTER, "chat_gw_deliveries_total", "Messages queued to room members.", NULL);
 	reg(&gw_m.messages, METRIC_COUNTER, "chat_gw_messages_total", "Messages fanned out.", NULL);
 	for (i = 0; i < E_COUNT; i++)

@@ -80,11 +80,13 @@ struct gw_metrics {
 	struct metric refused_timeout;/* request heads not whole in time (408) */
 	struct metric refused_header; /* request heads over --max-header (431) */
 	struct metric refused_method; /* methods other than GET (405) */
+	struct metric refused_target; /* broken or NUL percent-escapes (400) */
 	struct metric refused_per_ip; /* --max-handshakes-per-ip (429) or --max-conns-per-ip (503) */
 	struct metric refused_origin; /* an Origin not in --allow-origin (403) */
 	struct metric frames_in;      /* client frames received */
 	struct metric frames_out;     /* frames sent to clients */
 	struct metric writes;         /* socket writes (frames coalesce) */
+	struct metric early_writes;   /* writes of a full queue, at once */
 	struct metric deliveries;     /* message frames queued to members */
 	struct metric messages;       /* messages sequenced or relayed */
 	struct metric errors[E_COUNT];/* error frames sent, by code */

@@ -12,8 +12,10 @@
 #include "head.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@
 
 #include "clock.h"
 #include "gw.h"
+#include "http.h"
 #include "log.h"
 #include "map.h"
 #include "tls.h"
@@ -152,8 +155,29 @@ static void head_refuse(struct head *hd, int status, const char *why)
 	TAILQ_INSERT_TAIL(&draining, hd, entry);
 }
 
+/* Whether the request target (p, up to a space or a line end) has only
+ * whole percent-escapes and none of NUL: libwebsockets' decoder closes
+ * the connection without a word at %00 and answers a broken escape with
+ * an HTML page of its own. */
+static bool target_ok(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && p[i] != ' ' && p[i] != '\r' && p[i] != '\n'; i++) {
+		if (p[i] != '%')
+			continue;
+		if (i + 2 >= n || !isxdigit((unsigned char)p[i + 1]) ||
+		    !isxdigit((unsigned char)p[i + 2]) ||
+		    (p[i + 1] == '0' && p[i + 2] == '0'))
+			return false;
+		i += 2;
+	}
+	return true;
+}
+
 /* The head is whole (its blank line ends at end): check the method and
- * hand the connection, with every byte read, to libwebsockets. */
+ * the target, before libwebsockets gets the connection with every byte
+ * read. */
 int head_scan(const char *buf, size_t len, size_t from)
 {
 	size_t mlen;
@@ -168,11 +192,14 @@ int head_scan(const char *buf, size_t len, size_t from)
 	/* A request line is METHOD SP TARGET SP VERSION. */
 	mlen = len >= 4 && !memcmp(buf, "GET ", 4) ? 4 :
 	       len >= 5 && !memcmp(buf, "HEAD ", 5) ? 5 : 0;
-	return mlen ? HEAD_WHOLE : HEAD_BAD_METHOD;
+	if (!mlen)
+		return HEAD_BAD_METHOD;
+	return target_ok(buf + mlen, len - mlen) ? HEAD_WHOLE : HEAD_BAD_TARGET;
 }
 
 static void head_complete(struct head *hd, int state)
 {
+	unsigned long answered;
 	int fd = hd->fd;
 
 	if (state == HEAD_BAD_METHOD) {
@@ -180,9 +207,18 @@ static void head_complete(struct head *hd, int state)
 		head_refuse(hd, 405, "only GET is served here");
 		return;
 	}
+	if (state == HEAD_BAD_TARGET) {
+		gw_m.refused_target.value++;
+		head_refuse(hd, 400, "a broken or NUL percent-escape in the request target");
+		return;
+	}
 	head_drop(hd, true);
-	if (!lws_adopt_socket_vhost_readbuf(tls_vhost(), fd, hd->buf, hd->len)) {
-		/* lws closed it: its descriptor table is full. */
+	answered = http_answered;
+	if (!lws_adopt_socket_vhost_readbuf(tls_vhost(), fd, hd->buf, hd->len) &&
+	    http_answered == answered) {
+		/* lws closed it unanswered: its descriptor table is full (a
+		 * request answered and closed within the adoption, a refused
+		 * upgrade say, comes back NULL too, and is no failure). */
 		gw_m.accept_paused.value++;
 		LOG_W("unable to adopt a connection", "ip=%s", log_q(hd->ip));
 	}

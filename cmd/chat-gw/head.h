@@ -27,7 +27,7 @@
 
 /* What a request head read so far (buf, len bytes, the bytes from from
  * on new since the last look) is. No I/O: tests/fuzz/fuzz_head.c. */
-enum { HEAD_MORE = 0, HEAD_WHOLE = 1, HEAD_BAD_METHOD = 2 };
+enum { HEAD_MORE = 0, HEAD_WHOLE = 1, HEAD_BAD_METHOD = 2, HEAD_BAD_TARGET = 3 };
 int head_scan(const char *buf, size_t len, size_t from);
 /* Set up the door on loop (a uv_loop_t), handing complete heads to vh.
  * Returns 0 or -1. */

@@ -32,6 +32,7 @@ static int http_reply(struct lws *wsi, unsigned status, const char *type,
 	memcpy(out + LWS_PRE, body, n);
 	r = lws_write(wsi, out + LWS_PRE, n, LWS_WRITE_HTTP_FINAL);
 	free(out);
+	http_answered++;
 	if (r < (int)n)
 		return 1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;

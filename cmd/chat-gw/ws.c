@@ -87,10 +87,24 @@ static void ws_kill(struct conn *c)
 	}
 }
 
+static int ws_write_queued(struct lws *wsi, struct conn *c);
+
+/* A full queue: write it now, if the socket takes it (not while lws holds
+ * an unsent tail: then the kernel is full too). */
+static void ws_drain(struct conn *c)
+{
+	if (!c->wsi || !c->established || c->close_code || lws_partial_buffered(c->wsi))
+		return;
+	gw_m.early_writes.value++;
+	if (ws_write_queued(c->wsi, c) < 0)
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_ASYNC);
+}
+
 void ws_setup(void)
 {
 	conn_hooks.wake = ws_wake;
 	conn_hooks.kill = ws_kill;
+	conn_hooks.drain = ws_drain;
 }
 
 static int ws_wbuf_reserve(size_t n)
@@ -347,6 +361,7 @@ static int ws_refuse(struct lws *wsi, int status, const char *why)
 	if (n < 0 || (size_t)n >= sizeof(resp) - LWS_PRE)
 		return -1;
 	lws_write(wsi, (unsigned char *)resp + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_FINAL);
+	http_answered++;
 	return -1;
 }
 

@@ -12,8 +12,7 @@
 # under build-asan) the times and memory mean nothing and are not asserted;
 # what the gateway answers still is.
 #
-# The tests named BUG(chat-gw) at the end fail: each shows where the
-# gateway does not do what its pages say (the evidence is in the comment).
+# The last three tests are the bugs this suite found, fixed since.
 
 bats_require_minimum_version 1.5.0
 load ../helper
@@ -221,38 +220,29 @@ upgrade() {
 	quick
 }
 
-# BUG(chat-gw): a client that pipelines more than --send-queue requests
-# is cut as a slow consumer before a single answer has left, though it
-# reads all the time and the kernel would hold every answer. chat-gw(1)
-# and chat-protocol(7) say 4008 comes once a client has fallen
-# --send-queue frames behind "after what the kernel holds for it,
-# --sndbuf". Evidence: 1,020 frames of {} in one write are all answered
-# bad_request; 1,030 (about 66 KB of answers, half of the default 128K
-# --sndbuf) get close 4008 and no answer at all. The gateway reads the
-# whole write in one go (the flush waits while input is ready, up to
-# FLUSH_DEFER_US in ws.c), so every answer is queued before any is
-# written, and the 1,025th passes --send-queue (1024). Under the
-# sanitizer build the gateway is slow enough that a flush comes within the
-# burst, and this test passes there.
-@test "BUG(chat-gw): 1,100 requests in one write from a client that reads: every one answered, not cut 4008" {
+# Found by this suite, fixed: a client that pipelined more than
+# --send-queue requests was cut 4008 before a single answer had left,
+# though it read all the time and the kernel would have held every
+# answer (1,020 frames of {} in one write were all answered; 1,030 got
+# 4008 and nothing): the gateway read the whole write before its flush.
+# Now a full queue is first written to the socket, and only what the
+# kernel does not take makes a slow consumer.
+@test "1,100 requests in one write from a client that reads: every one answered, not cut 4008" {
 	start_gw --standalone --auth none
 	attack --no-good tinyframes 1100 reader
 	[ "$(r .result.reader.close)" = null ]
 	[ "$(r '.result.reader.counts["error:bad_request"]')" -eq 1100 ]
 	[ "$(r .result.reader.answered)" = true ]
+	[ "$(metric chat_gw_full_queue_writes_total)" -ge 1 ]
+	[ "$(metric 'chat_gw_closes_total{reason="slow_consumer"}')" -eq 0 ]
 }
 
-# BUG(chat-gw): every handshake the upgrade filter refuses (401 here; the
-# same path gives 403, 426 and 503) is counted in
-# chat_gw_accept_failures_total, which chat-gw(1) documents as
-# "Connections not taken because the process was out of descriptors", and
-# logs the warning "unable to adopt a connection" (head.c,
-# head_complete: lws_adopt_socket_vhost_readbuf returns NULL when the
-# adopted connection is closed while its buffered head is handled, which
-# is what a refusal does). The client does get its 401. Evidence: one
-# refused upgrade, then chat_gw_accept_failures_total 1 and the warning in
-# the log, with the gateway using a handful of descriptors.
-@test "BUG(chat-gw): a handshake refused 401 is not counted as an accept failure nor logged as one" {
+# Found by this suite, fixed: every handshake the upgrade filter refused
+# (401 here; 403, 426 and 503 go the same way) was counted in
+# chat_gw_accept_failures_total ("out of descriptors") and logged as
+# "unable to adopt a connection": libwebsockets gives back no connection
+# when it closed it, answered, during the adoption.
+@test "a handshake refused 401 is not counted as an accept failure nor logged as one" {
 	start_gw --standalone --auth none
 	[ "$(upgrade 'user=a%20b')" = 401 ]
 	[ "$(metric 'chat_gw_refused_total{reason="auth"}')" -eq 1 ]
@@ -260,17 +250,22 @@ upgrade() {
 	! grep -q 'unable to adopt a connection' "$GW_LOG"
 }
 
-# BUG(chat-gw): a ?user= that libwebsockets' URI decoder refuses does not
-# get the documented 401 ("with --auth none, a missing or bad user"; a
-# refusal is "an HTTP/1.1 status and a one-line plain text reason"): an
-# escaped NUL (%00) gets no response at all, the connection closed (and
-# counted in chat_gw_accept_failures_total, see above); a broken escape
-# (%zz, a trailing %2) gets lws's own "HTTP/1.0 403 Forbidden" with an
-# HTML page. The same holds for any path or query (/healthz?x=%00: no
-# response). Evidence: curl's %{http_code} is 000 and 403.
-@test "BUG(chat-gw): ?user= with an escaped NUL or a broken escape gets 401, not a silent close or lws's 403 page" {
+# Found by this suite, fixed: a request target that libwebsockets' URI
+# decoder refuses got no response at all (an escaped NUL, %00: the
+# connection closed) or lws's own "HTTP/1.0 403 Forbidden" HTML page (a
+# broken escape, %zz or a trailing %2), on every path. The door answers
+# them 400 with a plain-text reason, before libwebsockets sees them.
+@test "a request target with an escaped NUL or a broken escape gets 400, on every path" {
 	start_gw --standalone --auth none
-	[ "$(upgrade 'user=a%00b')" = 401 ]
-	[ "$(upgrade 'user=a%zzb')" = 401 ]
-	[ "$(upgrade 'user=a%2')" = 401 ]
+	[ "$(upgrade 'user=a%00b')" = 400 ]
+	[ "$(upgrade 'user=a%zzb')" = 400 ]
+	[ "$(upgrade 'user=a%2')" = 400 ]
+	[ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$GW_HTTP/healthz?x=%00")" = 400 ]
+	run curl -s -m 5 "$GW_HTTP/healthz?x=%zz"
+	[ "$output" = "a broken or NUL percent-escape in the request target" ]
+	[ "$(metric 'chat_gw_refused_total{reason="target"}')" -eq 5 ]
+	[ "$(metric chat_gw_accept_failures_total)" -eq 0 ]
+	# and a good escape still works
+	[ "$(upgrade 'user=a%41b')" = 101 ]
+	[ "$(curl -s -m 5 "$GW_HTTP/healthz?x=%41")" = ok ]
 }
