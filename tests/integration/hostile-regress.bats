@@ -134,12 +134,15 @@ upgrade() {
 	start_gw --standalone --auth none
 	attack tinyframes 100000
 	# A client that reads as it sends: every frame answered bad_request,
-	# or, past --send-queue answers waiting, closed 4008 (today it is
-	# closed: see the BUG test below); nothing else.
+	# or, past --send-queue answers waiting beyond what the kernel holds,
+	# closed 4008; nothing else.
 	[ "$(r '.result.reader | (.counts["error:bad_request"] == 100000 and .answered) or .close == 4008')" = true ]
 	[ "$(r '.result.reader.counts | keys - ["error:bad_request", "joined", "presence"] | length')" = 0 ]
-	# one that reads nothing: 6 MB of answers are past any queue: 4008
-	[ "$(r .result.stalled.close)" = 4008 ]
+	# one that reads nothing: 6 MB of answers are past any queue: cut as a
+	# slow consumer. Its 4008 close frame waits behind the answers the
+	# kernel took (chat-gw(1): it goes out if it can, the connection is
+	# dropped after a few seconds if not), so it sees the 4008 or the drop
+	[ "$(r '.result.stalled.close == 4008 or .result.stalled.end != null or .result.stalled.send_error != null')" = true ]
 	[ "$(r '.result.stalled.counts | keys - ["error:bad_request"] | length')" = 0 ]
 	[ "$(metric 'chat_gw_closes_total{reason="slow_consumer"}')" -ge 1 ]
 	# empty pings queue nothing: the join after them is answered
@@ -233,7 +236,6 @@ upgrade() {
 	[ "$(r .result.reader.close)" = null ]
 	[ "$(r '.result.reader.counts["error:bad_request"]')" -eq 1100 ]
 	[ "$(r .result.reader.answered)" = true ]
-	[ "$(metric chat_gw_full_queue_writes_total)" -ge 1 ]
 	[ "$(metric 'chat_gw_closes_total{reason="slow_consumer"}')" -eq 0 ]
 }
 
