@@ -2,7 +2,7 @@
  * session: `chat-cli connect` and `chat-cli send`, one WebSocket each.
  *
  * connect prints every frame from the server as one line on stdout and turns
- * stdin lines into requests (line.c decides what a line is). stdin is
+ * stdin lines into requests (input.c decides what a line is). stdin is
  * adopted into the lws loop as a raw file, so there is one loop and no
  * thread; it is paused with lws_rx_flow_control() while the publishes in
  * flight reach --window or the send queue is full, which is how a burst on
@@ -34,7 +34,7 @@
 #include "cli.h"
 #include "file.h"
 #include "jsonl.h"
-#include "line.h"
+#include "input.h"
 #include "log.h"
 #include "opt.h"
 #include "sig.h"

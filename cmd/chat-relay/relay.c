@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #include "backoff.h"
-#include "bus.h"
+#include "broker.h"
 #include "clock.h"
 #include "jsonl.h"
 #include "log.h"
@@ -52,7 +52,7 @@ struct autoack {
 
 struct relay {
 	const struct relay_opts *o;    /* options, borrowed */
-	struct bus *bus;               /* the AMQP connection */
+	struct broker *broker;             /* the AMQP connection */
 	struct relay_window win;       /* unconfirmed publishes */
 	struct jsonl in;               /* input line splitter */
 	int in_fd;                     /* input, -1 when closed */
@@ -96,13 +96,13 @@ static void relay_fail(struct relay *r, int code)
 
 static void relay_snapshot(struct relay *r, struct relay_gauges *g)
 {
-	g->broker_up = bus_connected(r->bus);
-	g->broker = bus_broker(r->bus);
+	g->broker_up = broker_connected(r->broker);
+	g->broker = broker_index(r->broker);
 	g->inflight = r->win.count;
 	g->inflight_max = r->o->max_inflight;
 	g->unacked = r->nheld;
 	g->out_bytes = r->out.len;
-	r->st.connect_failures = bus_failed_attempts(r->bus);
+	r->st.connect_failures = broker_failed_attempts(r->broker);
 }
 
 static void relay_log_stats(struct relay *r, int lvl, const char *msg)
@@ -181,7 +181,7 @@ static void relay_lost(struct relay *r)
 	uint64_t delay;
 
 	LOG_W("lost the broker", "err=%s url=%s inflight=%zu",
-	      log_q(bus_error(r->bus)), log_q(bus_url(r->bus)), r->win.count);
+	      log_q(broker_error(r->broker)), log_q(broker_url(r->broker)), r->win.count);
 	if (r->lost_at == 0) {
 		r->lost_at = now;
 		relay_tell_state(r, false);
@@ -196,7 +196,7 @@ static void relay_lost(struct relay *r)
 	r->nheld = 0;
 	if (r->o->retry_budget_ms == 0) {
 		LOG_F("broker lost and no retry budget", "url=%s",
-		      log_q(bus_url(r->bus)));
+		      log_q(broker_url(r->broker)));
 		relay_fail(r, EX_TEMPFAIL);
 		return;
 	}
@@ -210,18 +210,18 @@ static void relay_reconnect(struct relay *r)
 	int64_t now = clock_mono_us();
 	uint64_t delay, away_ms;
 
-	if (bus_connect(r->bus) == 0) {
+	if (broker_connect(r->broker) == 0) {
 		away_ms = (uint64_t)(now - r->lost_at) / 1000;
 		r->st.reconnects++;
 		r->st.republished += r->win.count;
 		LOG_W("reconnected to the broker",
 		      "url=%s broker=%d away_ms=%" PRIu64 " republish=%zu",
-		      log_q(bus_url(r->bus)), bus_broker(r->bus), away_ms,
+		      log_q(broker_url(r->broker)), broker_index(r->broker), away_ms,
 		      r->win.count);
 		r->lost_at = 0;
 		backoff_reset(&r->bo);
 		relay_tell_state(r, true);
-		if ((r->term_signals || r->out_fd < 0) && bus_cancel(r->bus) < 0)
+		if ((r->term_signals || r->out_fd < 0) && broker_cancel(r->broker) < 0)
 			relay_lost(r);
 		return;
 	}
@@ -229,14 +229,14 @@ static void relay_reconnect(struct relay *r)
 	if (away_ms >= r->o->retry_budget_ms) {
 		LOG_F("broker lost and the retry budget is spent",
 		      "err=%s away_ms=%" PRIu64 " inflight=%zu",
-		      log_q(bus_error(r->bus)), away_ms, r->win.count);
+		      log_q(broker_error(r->broker)), away_ms, r->win.count);
 		relay_fail(r, EX_TEMPFAIL);
 		return;
 	}
 	delay = backoff_next_ms(&r->bo);
 	r->retry_at = now + (int64_t)delay * 1000;
 	LOG_I("unable to reconnect", "err=%s retry_in_ms=%" PRIu64,
-	      log_q(bus_error(r->bus)), delay);
+	      log_q(broker_error(r->broker)), delay);
 }
 
 /* Publish every window entry not yet sent on this connection. */
@@ -245,8 +245,8 @@ static void relay_publish_unsent(struct relay *r)
 	struct relay_msg *m;
 	uint64_t seq;
 
-	while (bus_connected(r->bus) && (m = relay_window_unsent(&r->win))) {
-		if (bus_publish(r->bus, r->o->exchange, m->route, m->data,
+	while (broker_connected(r->broker) && (m = relay_window_unsent(&r->win))) {
+		if (broker_publish(r->broker, r->o->exchange, m->route, m->data,
 				m->len, m->expire_ms, m->mandatory, &seq) < 0) {
 			relay_lost(r);
 			return;
@@ -309,7 +309,7 @@ static void relay_out_stop(struct relay *r)
 	r->out_fd = -1;
 	buf_reset(&r->out);
 	r->aa_head = r->aa_count = 0;
-	if (bus_connected(r->bus) && bus_cancel(r->bus) < 0)
+	if (broker_connected(r->broker) && broker_cancel(r->broker) < 0)
 		relay_lost(r);
 }
 
@@ -354,9 +354,9 @@ static void relay_flush(struct relay *r)
 
 static void relay_send_acks(struct relay *r)
 {
-	if (r->ack_upto <= r->acked_upto || !bus_connected(r->bus))
+	if (r->ack_upto <= r->acked_upto || !broker_connected(r->broker))
 		return;
-	if (bus_ack(r->bus, r->ack_upto, true) < 0) {
+	if (broker_ack(r->broker, r->ack_upto, true) < 0) {
 		relay_lost(r);
 		return;
 	}
@@ -367,7 +367,7 @@ static void relay_send_acks(struct relay *r)
 
 static void relay_reject(struct relay *r, uint64_t tag, bool requeue)
 {
-	if (bus_reject(r->bus, tag, requeue) < 0)
+	if (broker_reject(r->broker, tag, requeue) < 0)
 		relay_lost(r);
 }
 
@@ -398,7 +398,7 @@ static bool relay_held_take(struct relay *r, uint64_t tag)
 	return true;
 }
 
-static void relay_delivery(struct relay *r, const struct bus_event *ev)
+static void relay_delivery(struct relay *r, const struct broker_event *ev)
 {
 	const struct relay_opts *o = r->o;
 	const char *why;
@@ -454,23 +454,23 @@ static void relay_delivery(struct relay *r, const struct bus_event *ev)
  * unconfirmed goes out again on the next one, as after any loss. */
 static void relay_nack_check(struct relay *r)
 {
-	if (r->nack_run < RELAY_NACK_RUN || !bus_connected(r->bus))
+	if (r->nack_run < RELAY_NACK_RUN || !broker_connected(r->broker))
 		return;
 	LOG_W("the broker nacks every publish; reconnecting",
-	      "nacks=%u url=%s", r->nack_run, log_q(bus_url(r->bus)));
+	      "nacks=%u url=%s", r->nack_run, log_q(broker_url(r->broker)));
 	r->nack_run = 0;
 	r->st.nack_drops++;
-	bus_disconnect(r->bus, false);
+	broker_disconnect(r->broker, false);
 	relay_lost(r);
 }
 
 static void relay_bus_events(struct relay *r)
 {
-	struct bus_event ev;
+	struct broker_event ev;
 	int i, n;
 
-	for (i = 0; i < EVENTS_PER_TURN && bus_connected(r->bus); i++) {
-		n = bus_next(r->bus, &ev);
+	for (i = 0; i < EVENTS_PER_TURN && broker_connected(r->broker); i++) {
+		n = broker_next(r->broker, &ev);
 		if (n == 0)
 			break;
 		if (n < 0) {
@@ -478,17 +478,17 @@ static void relay_bus_events(struct relay *r)
 			break;
 		}
 		switch (ev.type) {
-		case BUS_EV_ACK:
-		case BUS_EV_NACK:
+		case BROKER_EV_ACK:
+		case BROKER_EV_NACK:
 			if (relay_window_settle(&r->win, ev.tag, ev.multiple,
-						ev.type == BUS_EV_ACK) == 0)
+						ev.type == BROKER_EV_ACK) == 0)
 				LOG_D("confirm for no pending line",
 				      "seq=%" PRIu64, ev.tag);
 			break;
-		case BUS_EV_DELIVERY:
+		case BROKER_EV_DELIVERY:
 			relay_delivery(r, &ev);
 			break;
-		case BUS_EV_RETURN:
+		case BROKER_EV_RETURN:
 			/* Its basic.ack follows and becomes a nack. */
 			if (!relay_window_returned(&r->win, ev.tag))
 				LOG_D("return for no pending line",
@@ -533,7 +533,7 @@ static void relay_control(struct relay *r, const struct relay_line *l)
 	}
 	r->st.acks++;
 	if (l->kind == RLINE_ACK) {
-		if (bus_ack(r->bus, btag, false) < 0)
+		if (broker_ack(r->broker, btag, false) < 0)
 			relay_lost(r);
 	} else {
 		relay_reject(r, btag, l->requeue);
@@ -583,7 +583,7 @@ static void relay_take_line(struct relay *r, const char *line, size_t len)
 /* Whether one more input line can be taken now. */
 static bool relay_can_take(struct relay *r, bool count)
 {
-	if (!bus_connected(r->bus) || r->fatal >= 0)
+	if (!broker_connected(r->broker) || r->fatal >= 0)
 		return false;
 	if (relay_window_full(&r->win)) {
 		if (count)
@@ -694,7 +694,7 @@ static void relay_terminate(struct relay *r, int sig)
 	LOG_I("stopping", "signal=%d inflight=%zu", sig, r->win.count);
 	if (r->child > 0 && !r->child_exited)
 		kill(r->child, sig);
-	if (bus_connected(r->bus) && bus_cancel(r->bus) < 0)
+	if (broker_connected(r->broker) && broker_cancel(r->broker) < 0)
 		relay_lost(r);
 	/* pub and sub stop reading; a child may still write its last lines. */
 	if (r->o->mode != RELAY_CHILD)
@@ -812,12 +812,12 @@ static int relay_loop(struct relay *r, int sigfd)
 						  .events = r->out.len ? POLLOUT : 0 };
 			i_out = n++;
 		}
-		if (bus_connected(r->bus)) {
-			pfd[n++] = (struct pollfd){ .fd = bus_fd(r->bus), .events = POLLIN };
+		if (broker_connected(r->broker)) {
+			pfd[n++] = (struct pollfd){ .fd = broker_fd(r->broker), .events = POLLIN };
 		}
 		timeout = TICK_MS;
 		now = clock_mono_us();
-		if (!bus_connected(r->bus) && r->lost_at) {
+		if (!broker_connected(r->broker) && r->lost_at) {
 			int64_t ms = (r->retry_at - now + 999) / 1000;
 
 			timeout = ms < 0 ? 0 : ms < TICK_MS ? (int)ms : TICK_MS;
@@ -828,7 +828,7 @@ static int relay_loop(struct relay *r, int sigfd)
 			if (ms < timeout)
 				timeout = ms < 0 ? 0 : (int)ms;
 		}
-		if (bus_pending(r->bus) || (r->in_stalled && relay_can_take(r, false)))
+		if (broker_pending(r->broker) || (r->in_stalled && relay_can_take(r, false)))
 			timeout = 0;
 		if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR) {
 			LOG_F("poll failed", "err=%s", log_q(strerror(errno)));
@@ -836,7 +836,7 @@ static int relay_loop(struct relay *r, int sigfd)
 		}
 		if (pfd[i_sig].revents)
 			relay_signals(r);
-		if (bus_connected(r->bus))
+		if (broker_connected(r->broker))
 			relay_bus_events(r);
 		if (i_in >= 0 && pfd[i_in].revents)
 			relay_read(r, false);
@@ -847,7 +847,7 @@ static int relay_loop(struct relay *r, int sigfd)
 			relay_out_closed(r, EPIPE);
 		relay_flush(r);
 		relay_send_acks(r);
-		if (!bus_connected(r->bus) && r->lost_at && r->fatal < 0 &&
+		if (!broker_connected(r->broker) && r->lost_at && r->fatal < 0 &&
 		    clock_mono_us() >= r->retry_at &&
 		    !(r->o->mode == RELAY_SUB && r->term_signals))
 			relay_reconnect(r);
@@ -902,22 +902,22 @@ int relay_run(const struct relay_opts *o)
 		code = EX_OSERR;
 		goto out_free;
 	}
-	r.bus = bus_new(o, err, sizeof(err));
-	if (!r.bus) {
+	r.broker = broker_new(o, err, sizeof(err));
+	if (!r.broker) {
 		LOG_F("bad broker URL", "err=%s", log_q(err));
 		code = EX_USAGE;
 		goto out_free;
 	}
-	if (bus_connect(r.bus) < 0) {
+	if (broker_connect(r.broker) < 0) {
 		LOG_F("unable to start on the broker", "err=%s",
-		      log_q(bus_error(r.bus)));
+		      log_q(broker_error(r.broker)));
 		code = EX_UNAVAILABLE;
 		goto out_free;
 	}
 	LOG_I("connected", "url=%s broker=%d queue=%s node=%s",
-	      log_q(bus_url(r.bus)), bus_broker(r.bus), log_q(bus_queue(r.bus)),
+	      log_q(broker_url(r.broker)), broker_index(r.broker), log_q(broker_queue(r.broker)),
 	      log_q(o->node));
-	r.st.connect_failures = bus_failed_attempts(r.bus);
+	r.st.connect_failures = broker_failed_attempts(r.broker);
 	if (o->stats_interval_ms)
 		r.stats_at = clock_mono_us() + (int64_t)o->stats_interval_ms * 1000;
 	relay_write_metrics(&r);
@@ -959,7 +959,7 @@ int relay_run(const struct relay_opts *o)
 	if (code == EX_OK || o->mode == RELAY_CHILD)
 		relay_flush(&r);
 	relay_send_acks(&r);
-	bus_disconnect(r.bus, r.fatal < 0);
+	broker_disconnect(r.broker, r.fatal < 0);
 	if (r.child > 0 && !r.child_exited) {
 		/* Leaving early (fatal error): the child must not outlive us
 		 * unnoticed; it also sees EOF on its stdin. */
@@ -972,7 +972,7 @@ out_free:
 		close(r.in_fd);
 	if (r.out_owned && r.out_fd >= 0)
 		close(r.out_fd);
-	bus_free(r.bus);
+	broker_free(r.broker);
 	relay_window_free(&r.win);
 	jsonl_free(&r.in);
 	buf_release(&r.out);

@@ -1,13 +1,12 @@
 /*
  * chat-relay: the declarations its modules share. The relay moves JSON lines
  * between a pipe (stdin/stdout, or a child's stdout/stdin) and RabbitMQ:
- *   args.c    command line -> struct relay_opts
  *   args.c    command line (and CHAT_* environment) -> struct relay_opts
- *   line.c    what an input line is (publish, ack/nack control, bad), its
- *             envelope members stripped, and how a delivery becomes an
- *             output line; no I/O
+ *   pipe.c    the pipe side: what an input line is (publish, ack/nack
+ *             control, bad), its envelope members stripped, and how a
+ *             delivery becomes an output line; no I/O
  *   window.c  the bounded window of unconfirmed publishes
- *   bus.c     the AMQP connection (rabbitmq-c): connect (to one of several
+ *   broker.c  the broker side, one AMQP connection (rabbitmq-c): connect (to one of several
  *             brokers, TCP or TLS), declare, publish, frames -> events; the
  *             only file that includes <amqp.h>
  *   child.c   running CMD with pipes
@@ -104,7 +103,7 @@ void relay_usage(int fd, bool full);
  * userinfo with a ':' (the password may be empty), false otherwise. */
 bool relay_url_password(const char *url, size_t *off, size_t *len);
 
-/* line.c */
+/* pipe.c */
 enum relay_line_kind {
 	RLINE_PUBLISH,  /* publish: route set, confirm maybe */
 	RLINE_ACK,      /* {"type":"ack","tag":N} */

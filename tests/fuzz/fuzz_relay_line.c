@@ -11,7 +11,7 @@
  * reason and nothing written, or one line that is the same object (plus
  * the tag).
  */
-/* links: cmd/chat-relay/line.c lib/skim.c lib/buf.c */
+/* links: cmd/chat-relay/pipe.c lib/skim.c lib/buf.c */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "../../cmd/chat-relay/bus.h"
+#include "../../cmd/chat-relay/broker.h"
 #include "../../cmd/chat-relay/relay.h"
 #include "testhelp.h"
 
@@ -300,17 +300,17 @@ static void test_mask(void)
 {
 	char out[256];
 
-	bus_mask_url("amqp://guest:secret@host:5672/v", out, sizeof(out));
+	broker_mask_url("amqp://guest:secret@host:5672/v", out, sizeof(out));
 	TEST("password masked", !strcmp(out, "amqp://guest:***@host:5672/v"));
-	bus_mask_url("amqp://user@host/", out, sizeof(out));
+	broker_mask_url("amqp://user@host/", out, sizeof(out));
 	TEST("no password: unchanged", !strcmp(out, "amqp://user@host/"));
-	bus_mask_url("amqp://host:5672/", out, sizeof(out));
+	broker_mask_url("amqp://host:5672/", out, sizeof(out));
 	TEST("no userinfo: unchanged", !strcmp(out, "amqp://host:5672/"));
-	bus_mask_url("amqp://u:p@ss@host/", out, sizeof(out));
+	broker_mask_url("amqp://u:p@ss@host/", out, sizeof(out));
 	TEST("@ in password masked", !strcmp(out, "amqp://u:***@host/"));
-	bus_mask_url("amqp://h/x@y:z", out, sizeof(out));
+	broker_mask_url("amqp://h/x@y:z", out, sizeof(out));
 	TEST("@ in path is not userinfo", !strcmp(out, "amqp://h/x@y:z"));
-	bus_mask_url("amqps://u:@host/", out, sizeof(out));
+	broker_mask_url("amqps://u:@host/", out, sizeof(out));
 	TEST("empty password masked too", !strcmp(out, "amqps://u:***@host/"));
 	{
 		size_t off = 0, len = 0;

@@ -1,11 +1,11 @@
 /*
- * line: what `chat-cli connect` makes of one line of stdin. A JSON object
+ * input: what `chat-cli connect` makes of one line of stdin. A JSON object
  * with a "type" is a request of its own and goes out as it is; anything
  * else becomes the body of a publish to the first room: valid JSON as that
  * JSON, any other text as a string. Pure functions, no I/O, so the rules
  * are easy to test.
  */
-#include "line.h"
+#include "input.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,10 +1,10 @@
 /*
- * line: the rules that turn one stdin line of `chat-cli connect` into a
- * request (see line.c). Memory: a struct line_req owns its body and
+ * input: the rules that turn one stdin line of `chat-cli connect` into a
+ * request (see input.c). Memory: a struct line_req owns its body and
  * ref_key; line_req_free() releases them. Returned strings are malloc'd.
  */
-#ifndef CHAT_CLI_LINE_H
-#define CHAT_CLI_LINE_H
+#ifndef CHAT_CLI_INPUT_H
+#define CHAT_CLI_INPUT_H
 
 #include <stdbool.h>
 #include <stdlib.h>

@@ -1,22 +1,22 @@
 /*
- * bus: the AMQP side of chat-relay over rabbitmq-c 0.11 (see bus.h).
+ * broker: the AMQP side of chat-relay over rabbitmq-c 0.11 (see broker.h).
  *
  * rabbitmq-c has no event API, so this file builds one: the socket is
- * polled by the relay's loop, and bus_next() pulls frames with
+ * polled by the relay's loop, and broker_next() pulls frames with
  * amqp_simple_wait_frame_noblock() and a zero timeout, assembling
  * basic.deliver + header + body frames into one delivery and turning
  * basic.ack/basic.nack into confirm events (there is no confirm-wait helper
  * in this version) and basic.return into return events. rabbitmq-c may read
- * frames while it sends (it queues them), hence bus_pending(). Frame memory
+ * frames while it sends (it queues them), hence broker_pending(). Frame memory
  * lives in rabbitmq-c's pools and is released as soon as a frame is
- * handled; a body is copied into the bus's own bounded buffer first.
+ * handled; a body is copied into the broker's own bounded buffer first.
  *
  * A mandatory publish that no queue takes comes back as basic.return (with
  * its properties) before its basic.ack; the return names the publish by the
  * message-id we gave it, its confirm seq, so that the relay can turn that
  * ack into a nack.
  */
-#include "bus.h"
+#include "broker.h"
 
 #include <amqp.h>
 #include <amqp_ssl_socket.h>
@@ -30,19 +30,19 @@
 
 #include "log.h"
 
-#define BUS_CHANNEL 1
+#define BROKER_CHANNEL 1
 
 enum { BODY_NONE, BODY_HEADER, BODY_DATA };
 
-struct bus_url {
+struct broker_url {
 	char masked[512];                  /* URL with the password masked */
 	char *copy;                        /* parsed copy (amqp_parse_url) */
 	struct amqp_connection_info info;  /* points into copy */
 };
 
-struct bus {
+struct broker {
 	const struct relay_opts *o;        /* options, borrowed */
-	struct bus_url urls[RELAY_URLS_MAX]; /* the brokers, in turn */
+	struct broker_url urls[RELAY_URLS_MAX]; /* the brokers, in turn */
 	int nurls;                         /* how many */
 	int cur;                           /* URL in use, or last tried */
 	bool ever_up;                      /* connected at least once */
@@ -63,7 +63,7 @@ struct bus {
 	char err[512];                     /* last error */
 };
 
-void bus_mask_url(const char *url, char *out, size_t outlen)
+void broker_mask_url(const char *url, char *out, size_t outlen)
 {
 	size_t off, len;
 
@@ -74,10 +74,10 @@ void bus_mask_url(const char *url, char *out, size_t outlen)
 	snprintf(out, outlen, "%.*s***%s", (int)off, url, url + off + len);
 }
 
-static void bus_seterr(struct bus *b, const char *fmt, ...)
+static void broker_seterr(struct broker *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void bus_seterr(struct bus *b, const char *fmt, ...)
+static void broker_seterr(struct broker *b, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -87,33 +87,33 @@ static void bus_seterr(struct bus *b, const char *fmt, ...)
 }
 
 /* Describe a failed RPC: library error or the broker's close reason. */
-static void bus_seterr_rpc(struct bus *b, const char *what, amqp_rpc_reply_t r)
+static void broker_seterr_rpc(struct broker *b, const char *what, amqp_rpc_reply_t r)
 {
 	switch (r.reply_type) {
 	case AMQP_RESPONSE_NORMAL:
-		bus_seterr(b, "%s: ok", what);
+		broker_seterr(b, "%s: ok", what);
 		break;
 	case AMQP_RESPONSE_NONE:
-		bus_seterr(b, "%s: no reply", what);
+		broker_seterr(b, "%s: no reply", what);
 		break;
 	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-		bus_seterr(b, "%s: %s", what, amqp_error_string2(r.library_error));
+		broker_seterr(b, "%s: %s", what, amqp_error_string2(r.library_error));
 		break;
 	case AMQP_RESPONSE_SERVER_EXCEPTION:
 		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
 			amqp_connection_close_t *c = r.reply.decoded;
 
-			bus_seterr(b, "%s: broker closed the connection: %u %.*s",
+			broker_seterr(b, "%s: broker closed the connection: %u %.*s",
 				   what, c->reply_code, (int)c->reply_text.len,
 				   (char *)c->reply_text.bytes);
 		} else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
 			amqp_channel_close_t *c = r.reply.decoded;
 
-			bus_seterr(b, "%s: broker closed the channel: %u %.*s",
+			broker_seterr(b, "%s: broker closed the channel: %u %.*s",
 				   what, c->reply_code, (int)c->reply_text.len,
 				   (char *)c->reply_text.bytes);
 		} else {
-			bus_seterr(b, "%s: unexpected method 0x%08x", what,
+			broker_seterr(b, "%s: unexpected method 0x%08x", what,
 				   r.reply.id);
 		}
 		break;
@@ -121,10 +121,10 @@ static void bus_seterr_rpc(struct bus *b, const char *what, amqp_rpc_reply_t r)
 }
 
 /* Parse url into u. Returns 0, or -1 with a reason in err. */
-static int bus_url_parse(struct bus_url *u, const char *url, char *err,
+static int broker_url_parse(struct broker_url *u, const char *url, char *err,
 			 size_t errlen)
 {
-	bus_mask_url(url, u->masked, sizeof(u->masked));
+	broker_mask_url(url, u->masked, sizeof(u->masked));
 	u->copy = strdup(url);
 	if (!u->copy) {
 		snprintf(err, errlen, "out of memory");
@@ -143,9 +143,9 @@ static int bus_url_parse(struct bus_url *u, const char *url, char *err,
 	return 0;
 }
 
-struct bus *bus_new(const struct relay_opts *o, char *err, size_t errlen)
+struct broker *broker_new(const struct relay_opts *o, char *err, size_t errlen)
 {
-	struct bus *b = calloc(1, sizeof(*b));
+	struct broker *b = calloc(1, sizeof(*b));
 	int i;
 
 	if (!b) {
@@ -156,79 +156,79 @@ struct bus *bus_new(const struct relay_opts *o, char *err, size_t errlen)
 	buf_init(&b->body, o->max_line);
 	for (i = 0; i < o->nurls && i < RELAY_URLS_MAX; i++) {
 		b->nurls++;
-		if (bus_url_parse(&b->urls[i], o->urls[i], err, errlen) < 0) {
-			bus_free(b);
+		if (broker_url_parse(&b->urls[i], o->urls[i], err, errlen) < 0) {
+			broker_free(b);
 			return NULL;
 		}
 	}
 	if (b->nurls == 0) {
 		snprintf(err, errlen, "no broker URL");
-		bus_free(b);
+		broker_free(b);
 		return NULL;
 	}
 	return b;
 }
 
-void bus_free(struct bus *b)
+void broker_free(struct broker *b)
 {
 	int i;
 
 	if (!b)
 		return;
-	bus_disconnect(b, false);
+	broker_disconnect(b, false);
 	buf_release(&b->body);
 	for (i = 0; i < b->nurls; i++)
 		free(b->urls[i].copy);
 	free(b);
 }
 
-bool bus_connected(const struct bus *b)
+bool broker_connected(const struct broker *b)
 {
 	return b->conn != NULL;
 }
 
-const char *bus_error(const struct bus *b)
+const char *broker_error(const struct broker *b)
 {
 	return b->err;
 }
 
-const char *bus_url(const struct bus *b)
+const char *broker_url(const struct broker *b)
 {
 	return b->urls[b->cur].masked;
 }
 
-int bus_broker(const struct bus *b)
+int broker_index(const struct broker *b)
 {
 	return b->cur;
 }
 
-uint64_t bus_failed_attempts(const struct bus *b)
+uint64_t broker_failed_attempts(const struct broker *b)
 {
 	return b->failed;
 }
 
-const char *bus_queue(const struct bus *b)
+const char *broker_queue(const struct broker *b)
 {
 	return b->queue;
 }
 
-int bus_fd(const struct bus *b)
+int broker_fd(const struct broker *b)
 {
 	return b->conn ? amqp_get_sockfd(b->conn) : -1;
 }
 
-bool bus_pending(const struct bus *b)
+bool broker_pending(const struct broker *b)
 {
 	return b->conn &&
 	       (amqp_frames_enqueued(b->conn) || amqp_data_in_buffer(b->conn));
 }
 
-void bus_disconnect(struct bus *b, bool graceful)
+void broker_disconnect(struct broker *b, bool graceful)
 {
 	if (!b->conn)
 		return;
 	if (graceful) {
-		amqp_channel_close(b->conn, BUS_CHANNEL, AMQP_REPLY_SUCCESS);
+		amqp_channel_close(b->conn, BROKER_CHANNEL, AMQP_REPLY_SUCCESS);
 		amqp_connection_close(b->conn, AMQP_REPLY_SUCCESS);
 	}
 	amqp_destroy_connection(b->conn);
@@ -239,13 +239,13 @@ void bus_disconnect(struct bus *b, bool graceful)
 
 /* Declare a durable topic exchange, unless it is the default exchange or a
  * predeclared amq.* one (declaring those is refused). */
-static int bus_declare_exchange(struct bus *b, const char *name)
+static int broker_declare_exchange(struct broker *b, const char *name)
 {
 	amqp_rpc_reply_t r;
 
 	if (!*name || !strncmp(name, "amq.", 4))
 		return 0;
-	amqp_exchange_declare(b->conn, BUS_CHANNEL, amqp_cstring_bytes(name),
+	amqp_exchange_declare(b->conn, BROKER_CHANNEL, amqp_cstring_bytes(name),
 			      amqp_cstring_bytes("topic"), 0, 1, 0, 0,
 			      amqp_empty_table);
 	r = amqp_get_rpc_reply(b->conn);
@@ -254,7 +254,7 @@ static int bus_declare_exchange(struct bus *b, const char *name)
 
 		snprintf(what, sizeof(what), "unable to declare exchange '%s'",
 			 name);
-		bus_seterr_rpc(b, what, r);
+		broker_seterr_rpc(b, what, r);
 		return -1;
 	}
 	return 0;
@@ -262,7 +262,7 @@ static int bus_declare_exchange(struct bus *b, const char *name)
 
 /* Whether name is an ingest shard queue, chat.ingest.K: those are
  * declared with single-active-consumer, by whichever relay declares them. */
-static bool bus_is_ingest_queue(const char *name)
+static bool broker_is_ingest_queue(const char *name)
 {
 	size_t n = strlen(RELAY_INGEST_QUEUE);
 
@@ -274,7 +274,7 @@ static bool bus_is_ingest_queue(const char *name)
  * single-active-consumer when it is an ingest shard, or the --queue of
  * --single-active); the broker's name
  * for it goes to out (outlen bytes). */
-static int bus_declare_queue(struct bus *b, const char *name, bool exclusive,
+static int broker_declare_queue(struct broker *b, const char *name, bool exclusive,
 			     char *out, size_t outlen)
 {
 	amqp_table_entry_t e[2];
@@ -289,20 +289,20 @@ static int bus_declare_queue(struct bus *b, const char *name, bool exclusive,
 		e[args.num_entries].value.value.bytes = amqp_cstring_bytes("quorum");
 		args.num_entries++;
 	}
-	if (bus_is_ingest_queue(name) ||
+	if (broker_is_ingest_queue(name) ||
 	    (b->o->single_active && b->o->queue && !strcmp(name, b->o->queue))) {
 		e[args.num_entries].key = amqp_cstring_bytes("x-single-active-consumer");
 		e[args.num_entries].value.kind = AMQP_FIELD_KIND_BOOLEAN;
 		e[args.num_entries].value.value.boolean = 1;
 		args.num_entries++;
 	}
-	ok = amqp_queue_declare(b->conn, BUS_CHANNEL, amqp_cstring_bytes(name),
+	ok = amqp_queue_declare(b->conn, BROKER_CHANNEL, amqp_cstring_bytes(name),
 				0, !exclusive, exclusive, exclusive, args);
 	r = amqp_get_rpc_reply(b->conn);
 	if (!ok || r.reply_type != AMQP_RESPONSE_NORMAL) {
 		snprintf(what, sizeof(what), "unable to declare queue '%s'",
 			 name);
-		bus_seterr_rpc(b, what, r);
+		broker_seterr_rpc(b, what, r);
 		return -1;
 	}
 	if (out)
@@ -311,13 +311,13 @@ static int bus_declare_queue(struct bus *b, const char *name, bool exclusive,
 	return 0;
 }
 
-static int bus_bind(struct bus *b, const char *queue, const char *exchange,
+static int broker_bind(struct broker *b, const char *queue, const char *exchange,
 		    const char *key)
 {
 	amqp_rpc_reply_t r;
 	char what[600];
 
-	amqp_queue_bind(b->conn, BUS_CHANNEL, amqp_cstring_bytes(queue),
+	amqp_queue_bind(b->conn, BROKER_CHANNEL, amqp_cstring_bytes(queue),
 			amqp_cstring_bytes(exchange), amqp_cstring_bytes(key),
 			amqp_empty_table);
 	r = amqp_get_rpc_reply(b->conn);
@@ -325,7 +325,7 @@ static int bus_bind(struct bus *b, const char *queue, const char *exchange,
 		snprintf(what, sizeof(what),
 			 "unable to bind queue '%s' to '%s' with '%s'", queue,
 			 exchange, key);
-		bus_seterr_rpc(b, what, r);
+		broker_seterr_rpc(b, what, r);
 		return -1;
 	}
 	return 0;
@@ -335,68 +335,68 @@ static int bus_bind(struct bus *b, const char *queue, const char *exchange,
  * queues always (so that a publish made before any archive runs is kept),
  * the publish exchange, the queue and its bindings, and in child mode with
  * an exclusive queue the node's own key. */
-static int bus_declare(struct bus *b)
+static int broker_declare(struct broker *b)
 {
 	const struct relay_opts *o = b->o;
 	char name[64], key[RELAY_ROUTE_MAX + 1];
 	unsigned k;
 	int i;
 
-	if (bus_declare_exchange(b, RELAY_FANOUT_EXCHANGE) < 0)
+	if (broker_declare_exchange(b, RELAY_FANOUT_EXCHANGE) < 0)
 		return -1;
 	for (k = 0; k < o->ingest_shards; k++) {
 		snprintf(name, sizeof(name), RELAY_INGEST_QUEUE "%u", k);
 		snprintf(key, sizeof(key), RELAY_INGEST_KEY "%u", k);
-		if (bus_declare_queue(b, name, false, NULL, 0) < 0 ||
-		    bus_bind(b, name, RELAY_FANOUT_EXCHANGE, key) < 0)
+		if (broker_declare_queue(b, name, false, NULL, 0) < 0 ||
+		    broker_bind(b, name, RELAY_FANOUT_EXCHANGE, key) < 0)
 			return -1;
 	}
 	if (o->publish && strcmp(o->exchange, RELAY_FANOUT_EXCHANGE) &&
-	    bus_declare_exchange(b, o->exchange) < 0)
+	    broker_declare_exchange(b, o->exchange) < 0)
 		return -1;
 	b->queue[0] = '\0';
 	if (!o->queue && o->nbinds == 0 && !o->exclusive)
 		return 0;
-	if (bus_declare_queue(b, o->queue ? o->queue : "",
+	if (broker_declare_queue(b, o->queue ? o->queue : "",
 			      o->exclusive || !o->queue, b->queue,
 			      sizeof(b->queue)) < 0)
 		return -1;
 	/* A shard queue past --ingest-shards (its archive was started with a
 	 * larger count) is still bound to its own key. */
-	if (o->queue && bus_is_ingest_queue(o->queue)) {
+	if (o->queue && broker_is_ingest_queue(o->queue)) {
 		snprintf(key, sizeof(key), RELAY_INGEST_KEY "%s",
 			 o->queue + strlen(RELAY_INGEST_QUEUE));
-		if (bus_bind(b, b->queue, RELAY_FANOUT_EXCHANGE, key) < 0)
+		if (broker_bind(b, b->queue, RELAY_FANOUT_EXCHANGE, key) < 0)
 			return -1;
 	}
 	for (i = 0; i < o->nbinds; i++) {
 		if (strcmp(o->binds[i].exchange, RELAY_FANOUT_EXCHANGE) &&
-		    bus_declare_exchange(b, o->binds[i].exchange) < 0)
+		    broker_declare_exchange(b, o->binds[i].exchange) < 0)
 			return -1;
-		if (bus_bind(b, b->queue, o->binds[i].exchange,
+		if (broker_bind(b, b->queue, o->binds[i].exchange,
 			     o->binds[i].key) < 0)
 			return -1;
 	}
 	if (o->mode == RELAY_CHILD && o->exclusive) {
 		snprintf(key, sizeof(key), RELAY_NODE_KEY "%s", o->node);
-		if (bus_bind(b, b->queue, RELAY_FANOUT_EXCHANGE, key) < 0)
+		if (broker_bind(b, b->queue, RELAY_FANOUT_EXCHANGE, key) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int bus_consume(struct bus *b)
+static int broker_consume(struct broker *b)
 {
 	amqp_basic_consume_ok_t *ok;
 	amqp_rpc_reply_t r;
 
-	amqp_basic_qos(b->conn, BUS_CHANNEL, 0, (uint16_t)b->o->prefetch, 0);
+	amqp_basic_qos(b->conn, BROKER_CHANNEL, 0, (uint16_t)b->o->prefetch, 0);
 	r = amqp_get_rpc_reply(b->conn);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		bus_seterr_rpc(b, "unable to set the prefetch count", r);
+		broker_seterr_rpc(b, "unable to set the prefetch count", r);
 		return -1;
 	}
-	ok = amqp_basic_consume(b->conn, BUS_CHANNEL,
+	ok = amqp_basic_consume(b->conn, BROKER_CHANNEL,
 				amqp_cstring_bytes(b->queue), amqp_empty_bytes,
 				0, 0, 0, amqp_empty_table);
 	r = amqp_get_rpc_reply(b->conn);
@@ -405,7 +405,7 @@ static int bus_consume(struct bus *b)
 
 		snprintf(what, sizeof(what), "unable to consume from '%s'",
 			 b->queue);
-		bus_seterr_rpc(b, what, r);
+		broker_seterr_rpc(b, what, r);
 		return -1;
 	}
 	snprintf(b->ctag, sizeof(b->ctag), "%.*s", (int)ok->consumer_tag.len,
@@ -416,7 +416,7 @@ static int bus_consume(struct bus *b)
 /* The socket for u: TCP, or TLS verifying the broker's certificate
  * against --ca (else the system's CAs) and its name against the URL's host,
  * unless --insecure. NULL with the error set. */
-static amqp_socket_t *bus_socket(struct bus *b, const struct bus_url *u)
+static amqp_socket_t *broker_socket(struct broker *b, const struct broker_url *u)
 {
 	const struct relay_opts *o = b->o;
 	amqp_socket_t *sock;
@@ -424,28 +424,28 @@ static amqp_socket_t *bus_socket(struct bus *b, const struct bus_url *u)
 	if (!u->info.ssl) {
 		sock = amqp_tcp_socket_new(b->conn);
 		if (!sock)
-			bus_seterr(b, "out of memory");
+			broker_seterr(b, "out of memory");
 		return sock;
 	}
 	sock = amqp_ssl_socket_new(b->conn);
 	if (!sock) {
-		bus_seterr(b, "unable to set up TLS for '%s'", u->masked);
+		broker_seterr(b, "unable to set up TLS for '%s'", u->masked);
 		return NULL;
 	}
 	if (amqp_ssl_socket_set_ssl_versions(sock, AMQP_TLSv1_2,
 					     AMQP_TLSvLATEST) != AMQP_STATUS_OK) {
-		bus_seterr(b, "unable to require TLS 1.2 for '%s'", u->masked);
+		broker_seterr(b, "unable to require TLS 1.2 for '%s'", u->masked);
 		return NULL;
 	}
 	if (o->ca_file) {
 		if (amqp_ssl_socket_set_cacert(sock, o->ca_file) != AMQP_STATUS_OK) {
-			bus_seterr(b, "unable to load CA certificates from '%s'",
+			broker_seterr(b, "unable to load CA certificates from '%s'",
 				   o->ca_file);
 			return NULL;
 		}
 	} else if (SSL_CTX_set_default_verify_paths(
 			   amqp_ssl_socket_get_context(sock)) != 1) {
-		bus_seterr(b, "unable to load the system's CA certificates");
+		broker_seterr(b, "unable to load the system's CA certificates");
 		return NULL;
 	}
 	amqp_ssl_socket_set_verify_peer(sock, !o->insecure);
@@ -454,10 +454,10 @@ static amqp_socket_t *bus_socket(struct bus *b, const struct bus_url *u)
 }
 
 /* One attempt on URL number i. */
-static int bus_connect_one(struct bus *b, int i)
+static int broker_connect_one(struct broker *b, int i)
 {
 	const struct relay_opts *o = b->o;
-	const struct bus_url *u = &b->urls[i];
+	const struct broker_url *u = &b->urls[i];
 	struct timeval tv = {
 		.tv_sec = (time_t)(o->connect_timeout_ms / 1000),
 		.tv_usec = (suseconds_t)(o->connect_timeout_ms % 1000) * 1000,
@@ -466,14 +466,14 @@ static int bus_connect_one(struct bus *b, int i)
 	amqp_rpc_reply_t r;
 	int st, saved;
 
-	bus_disconnect(b, false);
+	broker_disconnect(b, false);
 	b->cur = i;
 	b->conn = amqp_new_connection();
 	if (!b->conn) {
-		bus_seterr(b, "out of memory");
+		broker_seterr(b, "out of memory");
 		return -1;
 	}
-	sock = bus_socket(b, u);
+	sock = broker_socket(b, u);
 	if (!sock)
 		goto out_destroy;
 	errno = 0;
@@ -484,10 +484,10 @@ static int bus_connect_one(struct bus *b, int i)
 		 * EINPROGRESS rabbitmq-c keeps the socket error to itself. */
 		if (st == AMQP_STATUS_SOCKET_ERROR && saved &&
 		    saved != EINPROGRESS)
-			bus_seterr(b, "unable to connect to '%s': %s", u->masked,
+			broker_seterr(b, "unable to connect to '%s': %s", u->masked,
 				   strerror(saved));
 		else
-			bus_seterr(b, "unable to connect to '%s': %s", u->masked,
+			broker_seterr(b, "unable to connect to '%s': %s", u->masked,
 				   amqp_error_string2(st));
 		goto out_destroy;
 	}
@@ -501,27 +501,27 @@ static int bus_connect_one(struct bus *b, int i)
 
 		snprintf(what, sizeof(what), "unable to log in to '%s'",
 			 u->masked);
-		bus_seterr_rpc(b, what, r);
+		broker_seterr_rpc(b, what, r);
 		goto out_destroy;
 	}
-	amqp_channel_open(b->conn, BUS_CHANNEL);
+	amqp_channel_open(b->conn, BROKER_CHANNEL);
 	r = amqp_get_rpc_reply(b->conn);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		bus_seterr_rpc(b, "unable to open a channel", r);
+		broker_seterr_rpc(b, "unable to open a channel", r);
 		goto out_destroy;
 	}
 	if (o->publish) {
-		amqp_confirm_select(b->conn, BUS_CHANNEL);
+		amqp_confirm_select(b->conn, BROKER_CHANNEL);
 		r = amqp_get_rpc_reply(b->conn);
 		if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-			bus_seterr_rpc(b, "unable to select publisher confirms",
+			broker_seterr_rpc(b, "unable to select publisher confirms",
 				       r);
 			goto out_destroy;
 		}
 	}
-	if (bus_declare(b) < 0)
+	if (broker_declare(b) < 0)
 		goto out_destroy;
-	if (o->consume && bus_consume(b) < 0)
+	if (o->consume && broker_consume(b) < 0)
 		goto out_destroy;
 	b->next_seq = 1;
 	b->body_state = BODY_NONE;
@@ -534,14 +534,14 @@ out_destroy:
 	return -1;
 }
 
-int bus_connect(struct bus *b)
+int broker_connect(struct broker *b)
 {
 	int i, first = b->ever_up ? (b->cur + 1) % b->nurls : 0;
 
 	for (i = 0; i < b->nurls; i++) {
 		int k = (first + i) % b->nurls;
 
-		if (bus_connect_one(b, k) == 0) {
+		if (broker_connect_one(b, k) == 0) {
 			b->ever_up = true;
 			return 0;
 		}
@@ -554,14 +554,14 @@ int bus_connect(struct bus *b)
 }
 
 /* The connection failed: remember why and drop it. */
-static int bus_lost(struct bus *b, const char *what, int status)
+static int broker_lost(struct broker *b, const char *what, int status)
 {
-	bus_seterr(b, "%s: %s", what, amqp_error_string2(status));
-	bus_disconnect(b, false);
+	broker_seterr(b, "%s: %s", what, amqp_error_string2(status));
+	broker_disconnect(b, false);
 	return -1;
 }
 
-static int bus_method(struct bus *b, amqp_frame_t *f, struct bus_event *ev)
+static int broker_method(struct broker *b, amqp_frame_t *f, struct broker_event *ev)
 {
 	amqp_method_t *m = &f->payload.method;
 
@@ -569,7 +569,7 @@ static int bus_method(struct bus *b, amqp_frame_t *f, struct bus_event *ev)
 	case AMQP_BASIC_ACK_METHOD: {
 		amqp_basic_ack_t *a = m->decoded;
 
-		ev->type = BUS_EV_ACK;
+		ev->type = BROKER_EV_ACK;
 		ev->tag = a->delivery_tag;
 		ev->multiple = a->multiple;
 		return 1;
@@ -577,7 +577,7 @@ static int bus_method(struct bus *b, amqp_frame_t *f, struct bus_event *ev)
 	case AMQP_BASIC_NACK_METHOD: {
 		amqp_basic_nack_t *n = m->decoded;
 
-		ev->type = BUS_EV_NACK;
+		ev->type = BROKER_EV_NACK;
 		ev->tag = n->delivery_tag;
 		ev->multiple = n->multiple;
 		return 1;
@@ -607,32 +607,32 @@ static int bus_method(struct bus *b, amqp_frame_t *f, struct bus_event *ev)
 		return 0;
 	}
 	case AMQP_BASIC_CANCEL_METHOD:
-		bus_seterr(b, "the broker cancelled the consumer of '%s' "
+		broker_seterr(b, "the broker cancelled the consumer of '%s' "
 			   "(queue deleted?)", b->queue);
-		bus_disconnect(b, false);
+		broker_disconnect(b, false);
 		return -1;
 	case AMQP_CHANNEL_CLOSE_METHOD: {
 		amqp_channel_close_t *c = m->decoded;
 		amqp_channel_close_ok_t ok = { 0 };
 
-		bus_seterr(b, "broker closed the channel: %u %.*s",
+		broker_seterr(b, "broker closed the channel: %u %.*s",
 			   c->reply_code, (int)c->reply_text.len,
 			   (char *)c->reply_text.bytes);
-		amqp_send_method(b->conn, BUS_CHANNEL,
+		amqp_send_method(b->conn, BROKER_CHANNEL,
 				 AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
-		bus_disconnect(b, false);
+		broker_disconnect(b, false);
 		return -1;
 	}
 	case AMQP_CONNECTION_CLOSE_METHOD: {
 		amqp_connection_close_t *c = m->decoded;
 		amqp_connection_close_ok_t ok = { 0 };
 
-		bus_seterr(b, "broker closed the connection: %u %.*s",
+		broker_seterr(b, "broker closed the connection: %u %.*s",
 			   c->reply_code, (int)c->reply_text.len,
 			   (char *)c->reply_text.bytes);
 		amqp_send_method(b->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD,
 				 &ok);
-		bus_disconnect(b, false);
+		broker_disconnect(b, false);
 		return -1;
 	}
 	case AMQP_CONNECTION_BLOCKED_METHOD:
@@ -648,15 +648,15 @@ static int bus_method(struct bus *b, amqp_frame_t *f, struct bus_event *ev)
 }
 
 /* The header of a returned publish: its message-id is its confirm seq. */
-static int bus_returned(struct bus *b, const amqp_frame_t *f,
-			struct bus_event *ev)
+static int broker_returned(struct broker *b, const amqp_frame_t *f,
+			struct broker_event *ev)
 {
 	const amqp_basic_properties_t *p = f->payload.properties.decoded;
 	char id[24];
 
 	b->body_return = false;
 	memset(ev, 0, sizeof(*ev));
-	ev->type = BUS_EV_RETURN;
+	ev->type = BROKER_EV_RETURN;
 	if (p && (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) &&
 	    p->message_id.len > 0 && p->message_id.len < sizeof(id)) {
 		char *end;
@@ -673,12 +673,12 @@ static int bus_returned(struct bus *b, const amqp_frame_t *f,
 }
 
 /* Finish the delivery being assembled. */
-static int bus_delivered(struct bus *b, struct bus_event *ev)
+static int broker_delivered(struct broker *b, struct broker_event *ev)
 {
 	b->body_state = BODY_NONE;
 	if (b->body_discard)
 		return 0;
-	ev->type = BUS_EV_DELIVERY;
+	ev->type = BROKER_EV_DELIVERY;
 	ev->tag = b->body_tag;
 	ev->redelivered = b->body_redelivered;
 	ev->size = b->body_size;
@@ -691,14 +691,14 @@ static int bus_delivered(struct bus *b, struct bus_event *ev)
 	return 1;
 }
 
-int bus_next(struct bus *b, struct bus_event *ev)
+int broker_next(struct broker *b, struct broker_event *ev)
 {
 	struct timeval zero = { 0, 0 };
 	amqp_frame_t f;
 	int st, r;
 
 	if (!b->conn) {
-		bus_seterr(b, "not connected");
+		broker_seterr(b, "not connected");
 		return -1;
 	}
 	for (;;) {
@@ -706,11 +706,11 @@ int bus_next(struct bus *b, struct bus_event *ev)
 		if (st == AMQP_STATUS_TIMEOUT)
 			return 0;
 		if (st != AMQP_STATUS_OK)
-			return bus_lost(b, "lost the broker", st);
+			return broker_lost(b, "lost the broker", st);
 		r = 0;
 		switch (f.frame_type) {
 		case AMQP_FRAME_METHOD:
-			r = bus_method(b, &f, ev);
+			r = broker_method(b, &f, ev);
 			if (r < 0)
 				return -1;
 			break;
@@ -721,10 +721,10 @@ int bus_next(struct bus *b, struct bus_event *ev)
 			b->body_got = 0;
 			buf_reset(&b->body);
 			if (b->body_return) {
-				r = bus_returned(b, &f, ev);
+				r = broker_returned(b, &f, ev);
 				b->body_state = b->body_size ? BODY_DATA : BODY_NONE;
 			} else if (b->body_size == 0) {
-				r = bus_delivered(b, ev);
+				r = broker_delivered(b, ev);
 			} else {
 				b->body_state = BODY_DATA;
 			}
@@ -740,7 +740,7 @@ int bus_next(struct bus *b, struct bus_event *ev)
 			if (!b->body_discard && b->body_size <= b->o->max_line)
 				(void)buf_add(&b->body, frag->bytes, frag->len);
 			if (b->body_got >= b->body_size)
-				r = bus_delivered(b, ev);
+				r = broker_delivered(b, ev);
 			break;
 		}
 		default:
@@ -752,7 +752,7 @@ int bus_next(struct bus *b, struct bus_event *ev)
 	}
 }
 
-int bus_publish(struct bus *b, const char *exchange, const char *route,
+int broker_publish(struct broker *b, const char *exchange, const char *route,
 		const void *body, size_t len, uint32_t expire_ms,
 		bool mandatory, uint64_t *seq)
 {
@@ -762,7 +762,7 @@ int bus_publish(struct bus *b, const char *exchange, const char *route,
 	int st;
 
 	if (!b->conn) {
-		bus_seterr(b, "not connected");
+		broker_seterr(b, "not connected");
 		return -1;
 	}
 	memset(&props, 0, sizeof(props));
@@ -779,40 +779,40 @@ int bus_publish(struct bus *b, const char *exchange, const char *route,
 		props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
 		props.message_id = amqp_cstring_bytes(id);
 	}
-	st = amqp_basic_publish(b->conn, BUS_CHANNEL, amqp_cstring_bytes(exchange),
+	st = amqp_basic_publish(b->conn, BROKER_CHANNEL, amqp_cstring_bytes(exchange),
 				amqp_cstring_bytes(route), mandatory, 0, &props,
 				bytes);
 	if (st != AMQP_STATUS_OK)
-		return bus_lost(b, "unable to publish", st);
+		return broker_lost(b, "unable to publish", st);
 	*seq = b->next_seq++;
 	return 0;
 }
 
-int bus_ack(struct bus *b, uint64_t tag, bool multiple)
+int broker_ack(struct broker *b, uint64_t tag, bool multiple)
 {
 	int st;
 
 	if (!b->conn)
 		return -1;
-	st = amqp_basic_ack(b->conn, BUS_CHANNEL, tag, multiple);
+	st = amqp_basic_ack(b->conn, BROKER_CHANNEL, tag, multiple);
 	if (st != AMQP_STATUS_OK)
-		return bus_lost(b, "unable to ack", st);
+		return broker_lost(b, "unable to ack", st);
 	return 0;
 }
 
-int bus_reject(struct bus *b, uint64_t tag, bool requeue)
+int broker_reject(struct broker *b, uint64_t tag, bool requeue)
 {
 	int st;
 
 	if (!b->conn)
 		return -1;
-	st = amqp_basic_reject(b->conn, BUS_CHANNEL, tag, requeue);
+	st = amqp_basic_reject(b->conn, BROKER_CHANNEL, tag, requeue);
 	if (st != AMQP_STATUS_OK)
-		return bus_lost(b, "unable to reject", st);
+		return broker_lost(b, "unable to reject", st);
 	return 0;
 }
 
-int bus_cancel(struct bus *b)
+int broker_cancel(struct broker *b)
 {
 	amqp_basic_cancel_t c;
 	int st;
@@ -821,9 +821,9 @@ int bus_cancel(struct bus *b)
 		return 0;
 	c.consumer_tag = amqp_cstring_bytes(b->ctag);
 	c.nowait = 1;
-	st = amqp_send_method(b->conn, BUS_CHANNEL, AMQP_BASIC_CANCEL_METHOD, &c);
+	st = amqp_send_method(b->conn, BROKER_CHANNEL, AMQP_BASIC_CANCEL_METHOD, &c);
 	b->ctag[0] = '\0';
 	if (st != AMQP_STATUS_OK)
-		return bus_lost(b, "unable to cancel the consumer", st);
+		return broker_lost(b, "unable to cancel the consumer", st);
 	return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * line: what the relay makes of a line, both ways, with no I/O so it can be
+ * pipe: the relay's pipe side, what it makes of a line, both ways, with no I/O so it can be
  * unit tested. An input line is a JSON object: published, or, with "type"
  * ack/nack and a "tag", a control line that settles a delivery. A published
  * line's envelope members are instructions to the relay, never content:
