@@ -481,13 +481,19 @@ count_in() { grep -c "$2" "$BATS_TEST_TMPDIR/$1.out" || true; }
 	start_gw --standalone --auth none --reuseport
 	first=$GW_PID
 	addr=$GW_ADDR
-	"$BIN/chat-gw" --standalone --auth none --listen "$addr" --reuseport 2>"$BATS_TEST_TMPDIR/second.err" &
+	# The first answers /healthz already: wait for the second's own word
+	# that it listens (a TERM before its handlers are set kills it).
+	mkfifo "$BATS_TEST_TMPDIR/ready"
+	"$BIN/chat-gw" --standalone --auth none --listen "$addr" --reuseport --ready-fd 3 \
+		3>"$BATS_TEST_TMPDIR/ready" 2>"$BATS_TEST_TMPDIR/second.err" &
 	second=$!
-	wait_for 10 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://$addr/healthz)\" = 200 ]"
+	read -r -t 20 said <"$BATS_TEST_TMPDIR/ready"
+	[ "$said" = "$addr" ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/healthz")" = 200 ]
 	kill -0 "$second"
 	kill -TERM "$second"
 	wait_exit "$second" 10
-	[ "$WAIT_STATUS" -eq 0 ]
+	[ "$WAIT_STATUS" -eq 0 ] || { cat "$BATS_TEST_TMPDIR/second.err"; false; }
 }
 
 @test "a client that stops answering pings is dropped after --ping-timeout" {
