@@ -976,6 +976,19 @@ static int bench_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		if (c->wsi)
 			bench_closed(b, c);
 		break;
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* lws tells a handshake's end by CLIENT_CONNECTION_ERROR only
+		 * in some states (not while it writes the request, say): one
+		 * gone without a word would wait forever, holding its
+		 * handshake slot. Whatever ends without an end of its own
+		 * ends here. */
+		if (c->wsi != wsi)
+			break;
+		if (c->state == BC_CONNECTING)
+			bench_connection_error(b, c, wsi, "closed during the handshake");
+		else if (c->state == BC_JOINING || c->state == BC_JOINED)
+			bench_closed(b, c);
+		break;
 	default:
 		break;
 	}

@@ -170,6 +170,9 @@ seqs() { jq -r 'select(.type == "message") | .seq' "$T/$1.frames" | tr '\n' ' ';
 @test "chat-cli connect --since with nothing on stdin prints every recovered message before it closes" {
 	# (it closed at joined: 5 of 600 came out)
 	seq 1 600 | "$BIN/chat-cli" connect "$gw1_URL" --user alice --room many >/dev/null
+	# acked is in the ingest queue, not yet sequenced: all 600 in the room
+	# first, or the last ones come live, not recovered
+	wait_for 20 bash -c "[ \"\$(PGOPTIONS='-c client_min_messages=warning' psql -X -A -t \"\$CHAT_DB_URL\" -c \"SELECT last_seq FROM rooms WHERE room = 'many'\")\" = 600 ]"
 	run --separate-stderr "$BIN/chat-cli" connect "$gw2_URL" --user bob --room many --since 0 </dev/null
 	[ "$status" -eq 0 ]
 	[ "$(jq -c 'select(.type=="joined") | .seq' <<<"$output")" = 600 ]

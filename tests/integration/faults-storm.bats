@@ -59,6 +59,12 @@ healthz_while() {
 		healthz || { echo "no /healthz answer during the storm" >&2; return 1; }
 		[ $((SECONDS - t0)) -lt "$limit" ] || {
 			echo "only $(conns_of "$pid") of $n back after ${limit}s" >&2
+			# where the others are: the client sockets by TCP state,
+			# the port's by owner, and what the bench said
+			ss -Htan "( dport = :$PORT )" | awk '{ print $1 }' | sort | uniq -c >&2
+			ss -Htnp state established "( sport = :$PORT )" |
+				grep -o 'pid=[0-9]*' | sort | uniq -c >&2
+			tail -n 20 "$T/storm.err" >&2
 			return 1
 		}
 		sleep 0.1
