@@ -59,6 +59,7 @@ struct conn {
 	const char *close_reason;  /* static text for the close frame */
 	bool established;          /* ESTABLISHED seen, CLOSED not yet */
 	bool peer_closed;          /* the client sent a close frame */
+	bool close_sent;           /* stopping: our 1001 is out, its answer awaited */
 	bool dropping;             /* silent past --ping-timeout: being dropped */
 	bool dirty;                /* on the transport's list of queues to write */
 	TAILQ_ENTRY(conn) dirty_entry; /* that list */

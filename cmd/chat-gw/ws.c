@@ -166,7 +166,7 @@ static int ws_write_queued(struct lws *wsi, struct conn *c)
 	 * It is written like the data frames, raw: libwebsockets' own close
 	 * path did not get it out before the socket closed when it runs on
 	 * libuv. */
-	if (c->close_code && !c->qlen)
+	if (c->close_code && !c->qlen && !c->close_sent)
 		n += ws_close_frame(n, c->close_code, c->close_reason);
 	if (n) {
 		if (lws_write(wsi, wbuf + LWS_PRE, n, LWS_WRITE_HTTP) < (int)n)
@@ -182,6 +182,19 @@ static int ws_write_queued(struct lws *wsi, struct conn *c)
 		c->q = NULL;
 		c->qcap = 0;
 		c->qhead = 0;
+	}
+	if (c->close_code && ws_stopping && c->close_code == 1001) {
+		/* Stopping: the 1001 is out; the socket stays open until the
+		 * client's close comes back (or a short timeout). Closed at
+		 * once, a publish the client sent meanwhile would be unread
+		 * at close(), the kernel would answer with a reset, and a
+		 * reset can take the close frame with it before the client
+		 * reads it: it would see its connection lost, not 1001. */
+		if (!c->close_sent) {
+			c->close_sent = true;
+			lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 2);
+		}
+		return 0;
 	}
 	if (c->close_code)
 		return -1; /* the close frame is out: lws closes the socket */
@@ -565,6 +578,8 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return ws_writeable(wsi, c);
 
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (c->close_sent)
+			return -1; /* the answer to our 1001: close, no echo */
 		c->peer_closed = true;
 		if (!ws_close_code_ok(in, len)) {
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR,

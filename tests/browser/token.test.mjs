@@ -6,18 +6,21 @@
 // helps.
 //
 // env: GW_HTTP    the gateway, http://HOST:PORT, with --auth jwt (required)
-//      TOKEN      a token for "erin", rooms ["team-*"], that expires a few
-//                 seconds after the test starts (required)
+//      TOKEN_CMD  a command printing a token for "erin", rooms ["team-*"],
+//                 that expires a few seconds later (required); run just
+//                 before the page opens, so a slow browser start does not
+//                 eat its lifetime
 //      CHROMIUM   the browser (/usr/bin/chromium)
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execSync } from 'node:child_process';
 import { launch, eventually, live, messages, say, states } from './lib.mjs';
 
-const GW = process.env.GW_HTTP, TOKEN = process.env.TOKEN;
+const GW = process.env.GW_HTTP, TOKEN_CMD = process.env.TOKEN_CMD;
 
-if (!GW || !TOKEN) {
-	console.error('token.test.mjs: set GW_HTTP and TOKEN');
+if (!GW || !TOKEN_CMD) {
+	console.error('token.test.mjs: set GW_HTTP and TOKEN_CMD');
 	process.exit(64);
 }
 
@@ -36,7 +39,8 @@ describe('chat page with a token', () => {
 	it('the token names the user; her message is marked as hers', async () => {
 		page = await (await browser.newContext()).newPage();
 		page.on('pageerror', (e) => errors.push(String(e)));
-		await page.goto(`${GW}/?token=${encodeURIComponent(TOKEN)}&room=team-a&room=lobby`);
+		const token = execSync(TOKEN_CMD, { encoding: 'utf8' }).trim();
+		await page.goto(`${GW}/?token=${encodeURIComponent(token)}&room=team-a&room=lobby`);
 		await live(page);
 		assert.equal(await page.locator('#me').textContent(), 'erin');
 		await say(page, 'signed in');
