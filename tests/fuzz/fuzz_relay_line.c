@@ -33,8 +33,8 @@ static void check_publish(const char *line, size_t len, const char *def,
 	if (strlen(l->route) > RELAY_ROUTE_MAX || l->expire_ms > RELAY_EXPIRE_MAX ||
 	    !l->body || l->body_len > len)
 		__builtin_trap();
-	in = json_loadb(line, len, 0, NULL);
-	body = json_loadb(l->body, l->body_len, 0, NULL);
+	in = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
+	body = json_loadb(l->body, l->body_len, JSON_ALLOW_NUL, NULL);
 	if (!in || !json_is_object(in) || !body || !json_is_object(body))
 		__builtin_trap();
 	want = json_deep_copy(in);
@@ -98,9 +98,9 @@ static void delivery_one(const char *body, size_t len, uint64_t tag)
 	if (out.len < 3 || out.data[out.len - 1] != '\n' ||
 	    memchr(out.data, '\n', out.len - 1))
 		__builtin_trap(); /* exactly one line */
-	in = json_loadb(body, len, 0, NULL);
+	in = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
 	if (in && json_is_object(in)) {
-		got = json_loadb(out.data, out.len - 1, 0, NULL);
+		got = json_loadb(out.data, out.len - 1, JSON_ALLOW_NUL, NULL);
 		if (!got || !json_is_object(got))
 			__builtin_trap();
 		if (tag) {
