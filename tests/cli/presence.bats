@@ -544,6 +544,14 @@ man_blocks() {
 	[[ "${blocks[0]}" == *"chat-relay --single-active --queue chat.presence"* ]]
 }
 
+# backlog_says NAME N: ask tracker NAME for its stats (SIGUSR1); true once
+# a stats line says it keeps N lines for after the reconnect.
+backlog_says() {
+	local pid_var=${1}_PID
+	kill -USR1 "${!pid_var}" &&
+		grep -q "msg=\"stats\".* backlog=$2 " "$T/$1.err"
+}
+
 @test "--ready-fd: a newline once connected; SIGTERM while Redis is away: exit 0 at once" {
 	track_start A --ready-fd 5 --backoff-max 200ms 5>"$T/ready"
 	wait_for 10 test -s "$T/ready"
@@ -553,6 +561,9 @@ man_blocks() {
 	"$TOP/scripts/redis" stop "$REDIS_DIR"
 	feed A '{"type":"join","node":"gw1","room":"r1","users":["b"]}'
 	wait_for 5 grep -q 'lost Redis' "$T/A.err"
+	# "lost Redis" can come before the line is read: wait until the
+	# stats (SIGUSR1) say it is kept.
+	wait_for 5 backlog_says A 1
 	kill -TERM "$A_PID"
 	wait_exit "$A_PID" 5
 	"$TOP/scripts/redis" start "$REDIS_DIR" >/dev/null
