@@ -17,7 +17,9 @@ load ../helper
 setup_file() {
 	export CL_DIR="$BATS_FILE_TMPDIR/cluster"
 	export URLS
-	URLS=$("$TOP/scripts/rabbitmq" cluster "$CL_DIR" 3) || return 1
+	# (three nodes boot at once beside two other suites on two cores: more
+	# than scripts/rabbitmq's default 60 s per node may be needed)
+	URLS=$(RABBITMQ_START_TIMEOUT=180 "$TOP/scripts/rabbitmq" cluster "$CL_DIR" 3) || return 1
 	postgres_up || return 1
 	"$BIN/chat-archive" init >/dev/null
 }
@@ -39,16 +41,26 @@ teardown() {
 }
 
 # relay NAME URLFILE ARGS...: chat-relay --quorum with the brokers of
-# URLFILE, in the background; its log in $T/NAME.err, its pid in PID.
+# URLFILE, in the background, once it is connected (its --ready-fd line,
+# written to a fifo); its log in $T/NAME.err, its pid in PID.
 relay() {
-	local name=$1 urls=$2
+	local name=$1 urls=$2 fifo="$T/$1.relay-ready" line
 	shift 2
+	mkfifo "$fifo"
 	"$BIN/chat-relay" -v 2 --quorum --url-file "$urls" \
-		--backoff-max 1s --connect-timeout 2s "$@" \
-		>"$T/$name.out" 2>"$T/$name.err" </dev/null &
+		--backoff-max 1s --connect-timeout "$CONNECT_TIMEOUT" --ready-fd 4 "$@" \
+		>"$T/$name.out" 2>"$T/$name.err" </dev/null 4>"$fifo" &
 	PID=$!
 	PIDS="$PIDS $PID"
+	read -r -t 60 line <"$fifo" || { cat "$T/$name.err" >&2; return 1; }
 }
+
+# --connect-timeout bounds each declare too: a quorum queue's declare on a
+# loaded three-node cluster can take seconds, and past the bound the relay
+# moves on to its next broker (and broker_of below says 1, not 0). A node
+# that is killed refuses at once, so a longer bound does not slow the
+# failover under test.
+CONNECT_TIMEOUT=10s
 
 # gateway NAME URLFILE: chat-relay -- chat-gw on a free port; NAME_URL.
 # The gateway writes its address to a fifo, which the background relay
@@ -57,7 +69,7 @@ gateway() {
 	local name=$1 fifo="$T/$1.ready" addr=
 	mkfifo "$fifo"
 	"$BIN/chat-relay" -v 2 --quorum --url-file "$2" \
-		--backoff-max 1s --connect-timeout 2s --node "$name" --exclusive \
+		--backoff-max 1s --connect-timeout "$CONNECT_TIMEOUT" --node "$name" --exclusive \
 		--bind 'chat:msg.#' --bind 'chat:evt.#' -- "$BIN/chat-gw" --auth none \
 		--listen 127.0.0.1:0 --ready-fd 3 --rate 100000 --burst 100000 \
 		--bus-timeout 3s >"$T/$name.out" 2>"$T/$name.err" </dev/null 3>"$fifo" &
@@ -154,8 +166,10 @@ send_after() {
 	# the first relay declares the ingest queue: its leader is on node 2
 	relay serve "$(urls_from 2)" --node serve --queue chat.rpc.history \
 		--bind chat:rpc.history -- "$BIN/chat-archive" serve
-	wait_for 30 bash -c "'$TOP/scripts/rabbitmq' ctl '$CL_DIR/3' list_queues name type 2>/dev/null | grep -q 'chat.ingest.0.*quorum'"
-	"$TOP/scripts/rabbitmq" ctl "$CL_DIR/3" list_queues name type 2>/dev/null | grep -q 'chat.rpc.history.*quorum'
+	# (the relay is ready once both are declared)
+	run "$TOP/scripts/rabbitmq" ctl "$CL_DIR/3" list_queues name type
+	grep -q 'chat.ingest.0.*quorum' <<<"$output"
+	grep -q 'chat.rpc.history.*quorum' <<<"$output"
 	[ "$(leader "$CL_DIR/3")" = 2 ]
 }
 

@@ -23,11 +23,6 @@ tree_servers_down() {
 	redis_down
 }
 
-# free_port: a loopback TCP port nothing listens on now.
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
 # tree_setup: per test state (call from setup()).
 tree_setup() {
 	T=$BATS_TEST_TMPDIR

@@ -146,11 +146,14 @@ drain() {
 			--bind "chat:$Q.#" </dev/null
 		[ "$status" -eq 0 ]
 	done
+	# (the second half of the stream waits until broker A is stopped, so
+	# the stop falls in the middle of it)
 	mkfifo "$T/gen"
 	(
 		for ((i = 1; i <= n; i++)); do
 			echo "{\"route\":\"$Q.r\",\"n\":$i,\"confirm\":$i}"
 			((i % 10 == 0)) && sleep 0.01
+			((i == n / 2)) && wait_for 90 test -e "$T/stopped"
 		done
 	) >"$T/gen" 3>&- &
 	PIDS="$PIDS $!"
@@ -160,6 +163,7 @@ drain() {
 	PIDS="$PIDS $PUB"
 	wait_for 30 has_lines "$T/pub.out" 200
 	"$ROOT/scripts/rabbitmq" stop "$RMQ_A"
+	touch "$T/stopped"
 	wait_exit "$PUB" 60
 	[ "$EXIT" -eq 0 ]
 	grep -q 'msg="connected" url="amqp://guest:\*\*\*@127.0.0.1:[0-9]*/" broker=0 ' "$T/pub.err"

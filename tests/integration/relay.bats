@@ -89,6 +89,9 @@ queue_messages() {
 	ctl -q list_queues -p "$1" name messages | awk -v q="$2" '$1 == q { print $2 }'
 }
 
+# shard_empty: queue chat.ingest.0 of $VHOST holds no message.
+shard_empty() { [ "$(queue_messages "$VHOST" chat.ingest.0)" = 0 ]; }
+
 # distinct_ge FILE N: FILE holds at least N distinct values of "n".
 distinct_ge() {
 	[ -f "$1" ] && [ "$(jq -r .n "$1" 2>/dev/null | sort -un | wc -l)" -ge "$2" ]
@@ -347,12 +350,14 @@ stripped() {
 	run timeout 30 "$BIN/chat-relay" pub --queue "$Q" --bind "chat:$Q.#" </dev/null
 	[ "$status" -eq 0 ]
 	# A slow producer on a pipe: the restart falls in the middle of its
-	# stream, and it blocks while the relay does not read (backpressure).
+	# stream (its second half waits until the broker is stopped), and it
+	# blocks while the relay does not read (backpressure).
 	mkfifo "$T/gen"
 	(
 		for ((i = 1; i <= n; i++)); do
 			echo "{\"route\":\"$Q.r\",\"n\":$i,\"confirm\":$i}"
 			((i % 10 == 0)) && sleep 0.02
+			((i == n / 2)) && wait_for 90 test -e "$T/stopped"
 		done
 	) >"$T/gen" 3>&- &
 	GEN=$!
@@ -370,6 +375,7 @@ stripped() {
 
 	wait_for 30 has_lines "$T/pub.out" 300
 	"$ROOT/scripts/rabbitmq" stop "$RMQ_DIR"
+	touch "$T/stopped"
 	# While the broker is away the short-budget relay gives up with 75.
 	wait_exit "$SHORT" 20
 	exec 7>&-
@@ -563,7 +569,7 @@ stripped() {
 	[ "$(jq -r .n "$T/b.out" | tr '\n' ' ')" = "1 2 3 4 5 " ]
 	# It acks them: the shard is empty.
 	jq -c '{type: "ack", tag: .tag}' "$T/b.out" >&8
-	wait_for 20 test "$(queue_messages "$VHOST" chat.ingest.0)" = 0
+	wait_for 20 shard_empty
 	exec 7>&- 8>&-
 	kill -TERM "$B"
 	wait_exit "$B" 10

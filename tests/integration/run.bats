@@ -14,7 +14,7 @@ load ../helper
 
 setup_file() {
 	export STATE="$BATS_FILE_TMPDIR/state"
-	PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	PORT=$(free_port)
 	export PORT
 	export URL="ws://127.0.0.1:$PORT/ws"
 }

@@ -22,7 +22,7 @@ setup_file() {
 			return 1
 	fi
 	export PRESENCE
-	PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	PORT=$(free_port)
 	export PORT
 	echo "$CHAT_AMQP_URL" >"$D/etc/amqp.url"
 	echo "$CHAT_DB_URL" >"$D/etc/db.url"
@@ -76,6 +76,13 @@ backend() { ls -d "$D"/sv/chat-store-* "$D/sv/chat-serve" ${PRESENCE:+"$D/sv/cha
 # svpid SERVICE: the pid runsv reports for it.
 svpid() { cat "$D/sv/$1/supervise/pid" 2>/dev/null; }
 
+# runs_relay SERVICE: the service's process is chat-relay (its run exec'ed).
+runs_relay() {
+	local p
+	p=$(svpid "$1") && [ -n "$p" ] &&
+		[[ "$(tr '\0' ' ' <"/proc/$p/cmdline")" == "$BIN/chat-relay "* ]]
+}
+
 @test "sv: every run and log/run is executable, parses and ends in exec; gateways have a down file" {
 	local f last
 	for f in "$TOP"/scripts/sv/chat-*/run "$TOP"/scripts/sv/chat-*/log/run; do
@@ -99,14 +106,14 @@ svpid() { cat "$D/sv/$1/supervise/pid" 2>/dev/null; }
 		wait_for 30 bash -c "sv status '$s' 2>/dev/null | grep -q '^run:'"
 	done
 	sv status "$D/sv/chat-gw-1" | grep -q '^down:'
-	# each service's process is the relay itself: run exec'ed
+	# each service's process is the relay itself: run exec'ed (sv says
+	# run: once runsv has forked ./run, before its exec: wait for that)
 	for s in $(backend); do
-		p=$(svpid "$(basename "$s")")
-		[[ "$(tr '\0' ' ' <"/proc/$p/cmdline")" == "$BIN/chat-relay "* ]]
+		wait_for 10 runs_relay "$(basename "$s")"
 	done
-	# and its log goes to svlogd
+	# and its log goes to svlogd (log/run makes the directory, then execs)
 	wait_for 10 test -d "$D/log/chat-store-0"
-	grep -q svlogd "/proc/$(cat "$D/sv/chat-store-0/log/supervise/pid")/cmdline"
+	wait_for 10 bash -c "grep -q svlogd /proc/\$(cat '$D/sv/chat-store-0/log/supervise/pid')/cmdline"
 
 	run sv -w 30 up "$D/sv/chat-gw-1" "$D/sv/chat-gw-2"
 	[ "$status" -eq 0 ]
