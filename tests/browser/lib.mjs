@@ -6,6 +6,9 @@
 import { chromium } from 'playwright-core';
 
 export const WAIT = 10000; // ms, for any one condition
+// The page's reconnect backoff cap (BACKOFF_CAP in cmd/chat-gw/page.html):
+// after a failed try the next one may be this far away.
+export const BACKOFF_CAP = 10000; // ms
 
 export function launch() {
 	return chromium.launch({
@@ -55,8 +58,9 @@ export async function open(browser, base, user, rooms, opts = {}) {
 
 export const sent = (u, type) => u.frames.filter((f) => f.type === type);
 
-export async function live(page) {
-	await page.locator('#conn[data-state=live]').waitFor({ timeout: WAIT });
+// live(page, ms): the page says it is connected, within ms.
+export async function live(page, ms = WAIT) {
+	await page.locator('#conn[data-state=live]').waitFor({ timeout: ms });
 }
 
 // The message lines of a room's log, in screen order:
