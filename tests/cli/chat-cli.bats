@@ -466,8 +466,13 @@ closed_port() {
 }
 
 @test "bench --reconnect: clients of a restarted gateway come back, trying the next URL first; lost history is reported" {
-	port=$(closed_port)
-	start_gw --standalone --auth none --listen "127.0.0.1:$port"
+	# The gateway takes a free port itself, and the restart reuses it,
+	# bound by the new process before the old one lets it go
+	# (--reuseport): a port found free and given later, or left free
+	# between two processes, can meanwhile become another process's
+	# outgoing port, and the gateway then cannot listen on it.
+	start_gw --standalone --auth none --reuseport
+	port=${GW_ADDR##*:}
 	out=$BATS_TEST_TMPDIR/rc.json
 	# half the connections start on a closed URL: they fail over to the
 	# gateway's, and every reconnect tries the closed one in turn
@@ -476,8 +481,18 @@ closed_port() {
 		--reconnect --backoff-max 200ms --json >"$out" 2>"$out.err" 3>&- &
 	pid=$!
 	wait_for 20 bash -c "[ \"\$(curl -s '$GW_HTTP/metrics' | awk '\$1 == \"chat_gw_connections\" { print \$2 }')\" = 20 ]"
+	# and the rooms have messages (the bench publishes only once all 20
+	# joined): restarted before any, no seq could go back
+	wait_for 20 bash -c "[ \"\$(curl -s '$GW_HTTP/metrics' | awk '\$1 == \"chat_gw_messages_total\" { print \$2 }')\" -ge 10 ]"
+	first=$GW_PID
+	start_gw --standalone --auth none --reuseport --listen "127.0.0.1:$port" || {
+		GW_PID=$first
+		false
+	}
+	second=$GW_PID
+	GW_PID=$first
 	stop_gw
-	start_gw --standalone --auth none --listen "127.0.0.1:$port"
+	GW_PID=$second
 	wait_exit "$pid" 30
 	[ "$WAIT_STATUS" -eq 0 ]
 	r=$(cat "$out")
