@@ -16,53 +16,14 @@
 
 bats_require_minimum_version 1.5.0
 load ../helper
+load hostile
 
-HOSTILE="/usr/bin/python3 $TOP/tests/tools/hostile.py"
+ATTACK_LIMIT=60
 
-setup() {
-	T=$BATS_TEST_TMPDIR
-	ASAN=
-	[[ "$BIN" == *build-asan* ]] && ASAN=1
-	return 0
-}
-
-teardown() {
-	stop_gw
-}
-
-# attack ARGS...: run hostile.py against the gateway; its report in $R.
-attack() {
-	R=$(timeout 60 $HOSTILE --url "$GW_URL" --pid "$GW_PID" "$@")
-	echo "# $R" >&3
-	[ -n "$R" ]
-}
-
-# r FILTER: a jq filter over the report.
-r() { jq -r "$1" <<<"$R"; }
-
-# quick: every publish of the well-behaved client was answered, its round
-# trip stayed under 10 ms (p99), and no loop turn took 50 ms of CPU.
-quick() {
-	[ "$(r .good.unanswered)" = 0 ]
-	[ "$(r .good.n)" -ge 100 ]
-	[ -n "$ASAN" ] || [ "$(r '.good.p99_ms < 10')" = true ]
-	turns_under
-}
-
-# turns_under: no turn of the gateway's event loop took more than 50 ms
-# of CPU (its own chat_gw_loop_turn_cpu_seconds histogram).
-turns_under() {
-	[ -n "$ASAN" ] && return 0
-	curl -s "$GW_HTTP/metrics" | awk '
-		$1 == "chat_gw_loop_turn_cpu_seconds_bucket{le=\"0.05\"}" { under = $2 }
-		$1 == "chat_gw_loop_turn_cpu_seconds_count" { all = $2 }
-		END { if (all == "" || under != all) { print "turns over 50 ms: " all - under; exit 1 } }'
-}
-
-# grew_under MB: the gateway's RSS grew less than MB megabytes at its peak.
-grew_under() {
-	[ -n "$ASAN" ] || [ "$(r "(.rss_kb.peak - .rss_kb.before) < $1 * 1024")" = true ]
-}
+# quick: every publish of the well-behaved client was answered (at least
+# 100), its round trip stayed under 10 ms (p99), and no loop turn took
+# 50 ms of CPU.
+quick() { answered 100 10; }
 
 # served: after the attack a new client got in, joined and had a publish
 # acked, and the gateway is still the process we started.
