@@ -16,7 +16,7 @@
  * gateway that could not recover all, a joined frame with a gap) is asked
  * for with history requests, as the protocol tells clients to do; only
  * what history does not have either counts as lost. A publisher
- * keeps, per ref, whether it was acked; a ref left without an answer by a
+ * (bench_pub.c) keeps, per ref, whether it was acked; a ref left without an answer by a
  * drop, or answered unavailable, is written again with the same ref and
  * the same body once the connection is back (after a backoff for
  * unavailable), and one that stays unanswered for --timeout closes the
@@ -27,13 +27,15 @@
  * --hold only opens and joins, prints "ready N", and holds the connections
  * (to measure a gateway's memory per idle connection).
  *
+ * The command line is read by bench_args.c, the report written by
+ * bench_report.c.
+ *
  * Per connection the bench keeps one struct bconn (about 80 bytes) besides
  * lws' own wsi; per message a publisher keeps 5 bytes; frames are parsed
  * by skim.c, not built as JSON trees. Handshakes are paced (at most
  * --handshakes in flight) so a gateway's accept backlog is never flooded.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -56,7 +58,6 @@
 #include "hist.h"
 #include "jwt.h"
 #include "log.h"
-#include "opt.h"
 #include "sig.h"
 #include "skim.h"
 
@@ -117,7 +118,7 @@ static void bench_settle(struct bench *b, struct bconn *c)
 
 /* The next backoff delay for a thing whose attempts are counted in
  * *attempt: the one shared generator, the caller's count. */
-static uint64_t bench_delay_ms(struct bench *b, uint8_t *attempt)
+uint64_t bench_delay_ms(struct bench *b, uint8_t *attempt)
 {
 	uint64_t d;
 
@@ -141,8 +142,8 @@ static void bench_later(struct bench *b, struct bconn *c, uint64_t delay_ms)
 				       BENCH_CHECK_US);
 }
 
-static void bench_room_name(const struct bench *b, uint32_t room, char *out,
-			    size_t size)
+void bench_room_name(const struct bench *b, uint32_t room, char *out,
+		     size_t size)
 {
 	snprintf(out, size, "%s%" PRIu32, b->prefix, room);
 }
@@ -338,155 +339,6 @@ static void bench_write_hist(struct bench *b, struct bconn *c)
 	lws_write(c->wsi, buf + LWS_PRE, (size_t)len, LWS_WRITE_TEXT);
 }
 
-/* Make room for ref n in p's per-ref arrays. */
-static int bench_pub_grow(struct bpub *p, uint64_t n)
-{
-	uint64_t cap = p->cap ? p->cap : 1024;
-	uint8_t *st;
-	uint32_t *seq;
-
-	if (n < p->cap)
-		return 0;
-	while (cap <= n)
-		cap *= 2;
-	st = realloc(p->st, cap * sizeof(*st));
-	if (!st)
-		return -1;
-	p->st = st;
-	seq = realloc(p->seq, cap * sizeof(*seq));
-	if (!seq)
-		return -1;
-	p->seq = seq;
-	memset(p->st + p->cap, 0, (cap - p->cap) * sizeof(*st));
-	memset(p->seq + p->cap, 0, (cap - p->cap) * sizeof(*seq));
-	p->cap = cap;
-	return 0;
-}
-
-/* Write ref n of publisher p, its body sent at t. */
-static bool bench_write_ref(struct bench *b, struct bpub *p, uint64_t n,
-			    int64_t t)
-{
-	size_t cap = LWS_PRE + 256 + BENCH_PREFIX_MAX + b->size;
-	unsigned char stackbuf[LWS_PRE + 1024], *buf = stackbuf;
-	char room[BENCH_PREFIX_MAX + 16];
-	size_t have, padn;
-	int len, head;
-	bool ok;
-
-	if (cap > sizeof(stackbuf)) {
-		buf = malloc(cap);
-		if (!buf)
-			return false;
-	}
-	bench_room_name(b, p->c->room, room, sizeof(room));
-	head = snprintf((char *)buf + LWS_PRE, cap - LWS_PRE,
-			"{\"type\":\"publish\",\"room\":\"%s\","
-			"\"ref\":\"%" PRIu64 "\",\"body\":", room, n);
-	len = head + snprintf((char *)buf + LWS_PRE + head, cap - LWS_PRE - head,
-			      "{\"t\":%" PRId64 ",\"p\":%ld,\"n\":%" PRIu64
-			      ",\"x\":\"", t, (long)(p - b->pubs), n);
-	/* Pad the body {"t":..,"p":..,"n":..,"x":"..."} to --size bytes. */
-	have = (size_t)(len - head) + 2;
-	padn = b->size > have ? b->size - have : 0;
-	memcpy(buf + LWS_PRE + len, b->pad, padn);
-	len += (int)padn;
-	memcpy(buf + LWS_PRE + len, "\"}}", 3);
-	len += 3;
-	ok = lws_write(p->c->wsi, buf + LWS_PRE, (size_t)len, LWS_WRITE_TEXT) >= len;
-	if (buf != stackbuf)
-		free(buf);
-	return ok;
-}
-
-/* Whether p has something to write now. */
-static bool bench_pub_ready(struct bench *b, struct bpub *p, int64_t now)
-{
-	if (p->nresend)
-		return now >= p->retry_at;
-	return p->due > p->sent && p->sent + 1 - p->lo < b->window;
-}
-
-/* Write p's next publish: a ref to send again first (refs waiting for
- * that hold back new ones), else a new ref if the schedule gave one and
- * the window has room. Returns whether more can be written now. */
-static bool bench_publish_next(struct bench *b, struct bpub *p)
-{
-	int64_t now = clock_mono_us();
-	uint64_t n, w = b->window;
-
-	if (p->nresend) {
-		if (now < p->retry_at)
-			return false;
-		for (n = p->lo; n <= p->sent; n++)
-			if (p->st[n] & PS_RESEND)
-				break;
-		if (n > p->sent) { /* cannot happen: recount */
-			p->nresend = 0;
-			return bench_pub_ready(b, p, now);
-		}
-		if (!bench_write_ref(b, p, n, p->first_at[n % w]))
-			return false;
-		p->st[n] = (uint8_t)((p->st[n] & ~PS_RESEND) | PS_WAIT | PS_RESENT);
-		p->nresend--;
-		p->try_at[n % w] = now;
-		b->resent++;
-		return bench_pub_ready(b, p, now);
-	}
-	if (p->due <= p->sent)
-		return false;
-	n = p->sent + 1;
-	if (n - p->lo >= w) {
-		b->skipped_window++;
-		return false;
-	}
-	if (bench_pub_grow(p, n + 1) < 0) {
-		LOG_W("out of memory: publisher stops", "publisher=%ld",
-		      (long)(p - b->pubs));
-		b->unsent += p->due - p->sent;
-		p->due = p->sent;
-		return false;
-	}
-	if (!bench_write_ref(b, p, n, now))
-		return false;
-	p->st[n] = PS_WAIT;
-	p->first_at[n % w] = p->try_at[n % w] = now;
-	p->sent = n;
-	b->published++;
-	return bench_pub_ready(b, p, now);
-}
-
-/* Move p->lo past the refs that have their answer. */
-static void bench_pub_advance(struct bpub *p)
-{
-	while (p->lo <= p->sent && (p->st[p->lo] & (PS_ACKED | PS_REFUSED)))
-		p->lo++;
-}
-
-/* Message (p, n) reached a subscriber with seq: note its seq, and whether
- * it came before under another one. */
-static void bench_seen(struct bench *b, int64_t pi, int64_t n, uint64_t seq)
-{
-	struct bpub *p;
-
-	if (pi < 0 || (uint64_t)pi >= b->npubs || n < 1)
-		return;
-	p = &b->pubs[pi];
-	if ((uint64_t)n >= p->cap || (uint64_t)n > p->sent)
-		return; /* not one of ours */
-	if (!p->seq[n]) {
-		p->seq[n] = (uint32_t)seq;
-	} else if (p->seq[n] != (uint32_t)seq && !(p->st[n] & PS_DOUBLED)) {
-		p->st[n] |= PS_DOUBLED;
-		b->doubled++;
-		if (b->doubled == 1 || log_enabled(LOG_INFO))
-			LOG_W("a message came under two seqs", "publisher=%" PRId64
-			      " ref=%" PRId64 " seq=%" PRIu32 " again=%" PRIu64
-			      " resent=%d", pi, n, p->seq[n], seq,
-			      (p->st[n] & PS_RESENT) != 0);
-	}
-}
-
 static void bench_message(struct bench *b, struct bconn *c,
 			  struct skim_field *top)
 {
@@ -528,77 +380,7 @@ static void bench_message(struct bench *b, struct bconn *c,
 		b->measured++;
 	}
 	if (skim_int(&body[1], &pi) && skim_int(&body[2], &n))
-		bench_seen(b, pi, n, (uint64_t)seq);
-}
-
-static void bench_ack(struct bench *b, struct bconn *c, struct skim_field *ref)
-{
-	struct bpub *p;
-	int64_t n, now, at;
-
-	if (c->pub < 0 || !skim_int(ref, &n) || n < 1)
-		return;
-	p = &b->pubs[c->pub];
-	if ((uint64_t)n > p->sent || (p->st[n] & (PS_ACKED | PS_REFUSED)))
-		return; /* not ours, or answered already */
-	if (p->st[n] & PS_RESEND)
-		p->nresend--;
-	p->st[n] = (uint8_t)((p->st[n] & ~(PS_WAIT | PS_RESEND)) | PS_ACKED);
-	p->acked++;
-	p->attempt = 0;
-	b->acked++;
-	b->rooms[c->room].acked++;
-	if (b->phase == PH_DRAIN)
-		b->t_progress = clock_mono_us();
-	if ((uint64_t)n >= p->lo) {
-		now = clock_mono_us();
-		at = p->first_at[(uint64_t)n % b->window];
-		if (at >= b->t_measure && at < b->t_end)
-			hist_add(&b->ack_lat, (uint64_t)(now - at));
-	}
-	bench_pub_advance(p);
-	if (c->wsi && bench_pub_ready(b, p, clock_mono_us()))
-		lws_callback_on_writable(c->wsi);
-}
-
-/* An error frame for ref n of c's publisher. */
-static void bench_pub_error(struct bench *b, struct bconn *c, const char *ref,
-			    const char *code, const char *message)
-{
-	struct bpub *p = &b->pubs[c->pub];
-	char *end;
-	uint64_t n;
-
-	errno = 0;
-	n = ref ? strtoull(ref, &end, 10) : 0;
-	if (!ref || errno || *end || n < 1 || n > p->sent ||
-	    (p->st[n] & (PS_ACKED | PS_REFUSED))) {
-		LOG_I("error frame for no publish of ours", "code=%s ref=%s",
-		      log_q(code), log_q(ref));
-		return;
-	}
-	if (b->reconnect && code && !strcmp(code, "unavailable")) {
-		/* The gateway could not get it to the bus: again, same ref,
-		 * once the backoff has passed. */
-		if (!(p->st[n] & PS_RESEND)) {
-			p->st[n] = (uint8_t)((p->st[n] & ~PS_WAIT) | PS_RESEND);
-			p->nresend++;
-		}
-		p->retry_at = clock_mono_us() +
-			      (int64_t)bench_delay_ms(b, &p->attempt) * 1000;
-		return;
-	}
-	if (p->st[n] & PS_RESEND)
-		p->nresend--;
-	p->st[n] = (uint8_t)((p->st[n] & ~(PS_WAIT | PS_RESEND)) | PS_REFUSED);
-	p->errors++;
-	b->pub_errors++;
-	if (b->pub_errors == 1)
-		LOG_W("publish refused", "code=%s message=%s", log_q(code),
-		      log_q(message));
-	bench_pub_advance(p);
-	if (c->wsi && bench_pub_ready(b, p, clock_mono_us()))
-		lws_callback_on_writable(c->wsi);
+		bench_pub_seen(b, pi, n, (uint64_t)seq);
 }
 
 static void bench_joined(struct bench *b, struct bconn *c, uint64_t seq)
@@ -702,9 +484,9 @@ static void bench_history(struct bench *b, struct bconn *c, json_t *f)
 		if ((uint64_t)seq < lo)
 			lo = (uint64_t)seq;
 		body = json_object_get(m, "body");
-		bench_seen(b, json_integer_value(json_object_get(body, "p")),
-			   json_integer_value(json_object_get(body, "n")),
-			   (uint64_t)seq);
+		bench_pub_seen(b, json_integer_value(json_object_get(body, "p")),
+			       json_integer_value(json_object_get(body, "n")),
+			       (uint64_t)seq);
 	}
 	if (!n) {
 		/* History has none of it: a real hole. */
@@ -783,7 +565,7 @@ static void bench_frame(struct bench *b, struct bconn *c, const char *p,
 		return;
 	}
 	if (skim_str_is(&top[0], "ack")) {
-		bench_ack(b, c, &top[3]);
+		bench_pub_ack(b, c, &top[3]);
 		return;
 	}
 	if (skim_str_is(&top[0], "presence") || skim_str_is(&top[0], "typing")) {
@@ -964,7 +746,7 @@ static int bench_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		if (c->pub < 0 || c->state != BC_JOINED ||
 		    (b->phase != PH_RUN && b->phase != PH_DRAIN))
 			break;
-		if (bench_publish_next(b, &b->pubs[c->pub]))
+		if (bench_pub_write(b, &b->pubs[c->pub]))
 			lws_callback_on_writable(wsi);
 		break;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
@@ -1175,35 +957,6 @@ static void bench_churn_one(struct bench *b)
 	}
 }
 
-/* Publishers whose resend backoff is over get written; with --reconnect,
- * one whose oldest unanswered ref waited --timeout closes its connection
- * (it reconnects and writes the ref again). */
-static void bench_pubs_check(struct bench *b, int64_t now)
-{
-	uint32_t i;
-
-	for (i = 0; i < b->npubs; i++) {
-		struct bpub *p = &b->pubs[i];
-		struct bconn *c = p->c;
-
-		if (c->state != BC_JOINED || !c->wsi || c->want_close)
-			continue;
-		if (p->nresend && now >= p->retry_at)
-			lws_callback_on_writable(c->wsi);
-		if (b->reconnect && p->lo <= p->sent &&
-		    (p->st[p->lo] & PS_WAIT) &&
-		    now - p->try_at[p->lo % b->window] >
-			    (int64_t)b->timeout_ms * 1000) {
-			b->pub_timeouts++;
-			LOG_W("no answer to a publish in time: reconnecting",
-			      "publisher=%" PRIu32 " ref=%" PRIu64, i, p->lo);
-			c->timed_out = 1;
-			c->want_close = 1;
-			lws_callback_on_writable(c->wsi);
-		}
-	}
-}
-
 static void bench_tick(lws_sorted_usec_list_t *sul)
 {
 	struct bench *b = lws_container_of(sul, struct bench, sul_tick);
@@ -1217,7 +970,7 @@ static void bench_tick(lws_sorted_usec_list_t *sul)
 	if ((b->phase == PH_RUN || b->phase == PH_DRAIN) &&
 	    now - b->t_pubcheck >= BENCH_PUBCHECK_US) {
 		b->t_pubcheck = now;
-		bench_pubs_check(b, now);
+		bench_pub_check(b, now);
 	}
 	switch (b->phase) {
 	case PH_SETUP:
@@ -1378,216 +1131,18 @@ static int bench_run(struct bench *b)
 	return b->rc;
 }
 
-static const char bench_help[] =
-	"Open N connections over the URLs (round-robin) and K rooms, join,\n"
-	"publish from P of them at a fixed total rate, check every delivery\n"
-	"(latency, seq gaps, duplicates) and report, as text or one JSON object.\n"
-	"\n"
-	"  --conns N           connections (default 100); users bench-0 ...\n"
-	"  --rooms K           rooms PREFIX0 ... PREFIXK-1 (default 1)\n"
-	"  --room-prefix P     room names start with P (default bench-)\n"
-	"  --publishers P      connections that publish, the first P (default 1)\n"
-	"  --rate R            messages per second, all publishers (default 100)\n"
-	"  --duration D        measured publishing time (default 10s)\n"
-	"  --warmup D          publishing before measuring starts (default 1s)\n"
-	"  --size BYTES        body size of each message (default 64)\n"
-	"  --window N          refs in flight per publisher (default 1000)\n"
-	"  --handshakes N      handshakes in flight at most (default 200)\n"
-	"  --timeout D         handshake timeout, setup stall, drain limit and,\n"
-	"                      with --reconnect, the wait for an ack (default 10s)\n"
-	"  --reconnect         a dropped connection reconnects (next URL first),\n"
-	"                      rejoins with since and resends unacked publishes\n"
-	"                      with the same ref (default off)\n"
-	"  --churn PER_S       close and reopen that many subscribers per second\n"
-	"                      on purpose; implies --reconnect (default 0)\n"
-	"  --backoff-max D     longest wait between reconnects (default 2s)\n"
-	"  --secret-file F     connect with tokens signed with F (--auth jwt)\n"
-	"                      instead of ?user=\n"
-	"  --json              report as one JSON object\n"
-	"  --hold              open and join only, print \"ready N\", hold until\n"
-	"                      SIGINT/SIGTERM (or --duration if given)\n"
-	"  -v N                log level 0..3 on stderr (default 1)\n";
-
-/* A rate given on the command line: 0..1e7. */
-static int bench_parse_rate(const char *opt, const char *arg, double *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtod(arg, &end);
-	if (errno || end == arg || *end || !(*out >= 0) || *out > 1e7)
-		return cli_usage_error("bench", "%s: '%s' is not a rate in"
-				       " 0..10000000", opt, arg);
-	return 0;
-}
-
 int cli_bench_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "conns", required_argument, NULL, 'c' },
-		{ "rooms", required_argument, NULL, 'k' },
-		{ "room-prefix", required_argument, NULL, 'P' },
-		{ "publishers", required_argument, NULL, 'p' },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "warmup", required_argument, NULL, 'W' },
-		{ "size", required_argument, NULL, 's' },
-		{ "window", required_argument, NULL, 'w' },
-		{ "handshakes", required_argument, NULL, 'H' },
-		{ "timeout", required_argument, NULL, 'o' },
-		{ "reconnect", no_argument, NULL, 'R' },
-		{ "churn", required_argument, NULL, 'C' },
-		{ "backoff-max", required_argument, NULL, 'B' },
-		{ "secret-file", required_argument, NULL, 'S' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "hold", no_argument, NULL, 'h' },
-		{ "verbose", required_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, '?' + 256 },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct bench *b;
-	char err[256], *list = NULL, *tok, *save;
-	uint64_t v;
 	uint32_t i;
-	int c, rc;
+	int rc;
 
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return EX_OSERR;
-	b->nconns = 100;
-	b->nrooms = 1;
-	b->npubs = 1;
-	b->rate = 100;
-	b->duration_ms = 10000;
-	b->warmup_ms = 1000;
-	b->size = 64;
-	b->timeout_ms = 10000;
-	b->window = 1000;
-	b->handshakes = 200;
-	b->backoff_max_ms = 2000;
-	snprintf(b->prefix, sizeof(b->prefix), "bench-");
-	opterr = 0;
-#define BENCH_UINT(field, min, max, name) do { \
-		if (opt_uint(optarg, min, max, &v, err, sizeof(err)) < 0) { \
-			rc = cli_usage_error("bench", "%s: %s", name, err); \
-			goto out; \
-		} \
-		field = v; \
-	} while (0)
-#define BENCH_DURATION(field, min, name) do { \
-		if (opt_duration_ms(optarg, min, 86400ULL * 1000, &field, err, \
-				    sizeof(err)) < 0) { \
-			rc = cli_usage_error("bench", "%s: %s", name, err); \
-			goto out; \
-		} \
-	} while (0)
-	while ((c = getopt_long(argc, argv, ":v:", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c': BENCH_UINT(b->nconns, 1, 1000000, "--conns"); break;
-		case 'k': BENCH_UINT(b->nrooms, 1, 1000000, "--rooms"); break;
-		case 'p': BENCH_UINT(b->npubs, 0, 1000000, "--publishers"); break;
-		case 'P':
-			if (!*optarg || strlen(optarg) >= sizeof(b->prefix) ||
-			    strpbrk(optarg, "\"\\") ||
-			    optarg[strcspn(optarg, "\x01\x02\x03\x04\x05\x06\x07"
-					   "\x08\t\n\x0b\x0c\r\x0e\x0f\x10\x11"
-					   "\x12\x13\x14\x15\x16\x17\x18\x19"
-					   "\x1a\x1b\x1c\x1d\x1e\x1f")]) {
-				rc = cli_usage_error("bench", "--room-prefix: '%s'"
-						     " is not 1 to %zu plain"
-						     " characters", optarg,
-						     sizeof(b->prefix) - 1);
-				goto out;
-			}
-			snprintf(b->prefix, sizeof(b->prefix), "%s", optarg);
-			break;
-		case 'r':
-			if ((rc = bench_parse_rate("--rate", optarg, &b->rate)))
-				goto out;
-			break;
-		case 'C':
-			if ((rc = bench_parse_rate("--churn", optarg, &b->churn)))
-				goto out;
-			if (b->churn > 0)
-				b->reconnect = true;
-			break;
-		case 'd':
-			BENCH_DURATION(b->duration_ms, 1, "--duration");
-			b->duration_set = true;
-			break;
-		case 'W': BENCH_DURATION(b->warmup_ms, 0, "--warmup"); break;
-		case 'o': BENCH_DURATION(b->timeout_ms, 1, "--timeout"); break;
-		case 'B': BENCH_DURATION(b->backoff_max_ms, 1, "--backoff-max"); break;
-		case 's':
-			if (opt_size(optarg, 0, 1 << 20, &b->size, err,
-				     sizeof(err)) < 0) {
-				rc = cli_usage_error("bench", "--size: %s", err);
-				goto out;
-			}
-			break;
-		case 'w': BENCH_UINT(b->window, 1, 1000000, "--window"); break;
-		case 'H': BENCH_UINT(b->handshakes, 1, 100000, "--handshakes"); break;
-		case 'R': b->reconnect = true; break;
-		case 'S': b->secret_file = optarg; break;
-		case 'j': b->json = true; break;
-		case 'h': b->hold = true; break;
-		case 'v':
-			if (opt_uint(optarg, 0, 3, &v, err, sizeof(err)) < 0) {
-				rc = cli_usage_error("bench", "-v: %s", err);
-				goto out;
-			}
-			log_level = (int)v;
-			break;
-		case '?' + 256:
-			fputs(cli_usage_bench, stdout);
-			fputs("\n", stdout);
-			fputs(bench_help, stdout);
-			rc = 0;
-			goto out;
-		case ':':
-			rc = cli_usage_error("bench", "option '%s' needs a value",
-					     argv[optind - 1]);
-			goto out;
-		default:
-			rc = cli_usage_error("bench", "unknown option '%s'",
-					     argv[optind - 1]);
-			goto out;
-		}
-	}
-#undef BENCH_UINT
-#undef BENCH_DURATION
-	if (optind >= argc) {
-		rc = cli_usage_error("bench", "missing URL");
+	rc = bench_args_parse(b, argc, argv);
+	if (rc >= 0)
 		goto out;
-	}
-	list = strdup(argv[optind++]);
-	if (!list) {
-		rc = EX_OSERR;
-		goto out;
-	}
-	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (b->nurls == BENCH_URLS_MAX) {
-			rc = cli_usage_error("bench", "at most %d URLs", BENCH_URLS_MAX);
-			goto out;
-		}
-		if (cli_url_parse(tok, &b->urls[b->nurls++], err, sizeof(err)) < 0) {
-			rc = cli_usage_error("bench", "%s", err);
-			goto out;
-		}
-	}
-	if (b->nurls == 0) {
-		rc = cli_usage_error("bench", "missing URL");
-		goto out;
-	}
-	if (optind < argc) {
-		rc = cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
-		goto out;
-	}
-	if (b->npubs > b->nconns) {
-		rc = cli_usage_error("bench", "--publishers (%" PRIu32 ") exceeds"
-				     " --conns (%" PRIu32 ")", b->npubs, b->nconns);
-		goto out;
-	}
 	if (b->secret_file) {
 		b->secret = file_read_small(b->secret_file, 1 << 20, &b->secretlen);
 		if (!b->secret) {
@@ -1612,17 +1167,9 @@ int cli_bench_main(int argc, char **argv)
 		b->conns[i].room = i % b->nrooms;
 		b->conns[i].pub = i < b->npubs ? (int32_t)i : -1;
 	}
-	for (i = 0; i < b->npubs; i++) {
-		struct bpub *p = &b->pubs[i];
-
-		p->c = &b->conns[i];
-		p->lo = 1;
-		p->first_at = calloc(b->window, sizeof(int64_t));
-		p->try_at = calloc(b->window, sizeof(int64_t));
-		if (!p->first_at || !p->try_at || bench_pub_grow(p, 1) < 0) {
-			rc = EX_OSERR;
-			goto out;
-		}
+	if (bench_pub_init(b) < 0) {
+		rc = EX_OSERR;
+		goto out;
 	}
 	backoff_init(&b->bo, BENCH_BACKOFF_BASE_MS, b->backoff_max_ms,
 		     (uint64_t)getpid() ^ (uint64_t)clock_mono_us());
@@ -1632,14 +1179,7 @@ int cli_bench_main(int argc, char **argv)
 	B = b;
 	rc = bench_run(b);
 out:
-	if (b->pubs) {
-		for (i = 0; i < b->npubs; i++) {
-			free(b->pubs[i].first_at);
-			free(b->pubs[i].try_at);
-			free(b->pubs[i].st);
-			free(b->pubs[i].seq);
-		}
-	}
+	bench_pub_free(b);
 	timeq_free(&b->due);
 	if (b->conns)
 		for (i = 0; i < b->nconns; i++)
@@ -1649,7 +1189,6 @@ out:
 	free(b->rooms);
 	free(b->pad);
 	free(b->secret);
-	free(list);
 	free(b);
 	return rc;
 }

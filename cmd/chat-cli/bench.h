@@ -1,6 +1,7 @@
 /*
  * bench: what bench.c (the run: connections, frames, the schedule,
- * reconnects) and bench_report.c (the totals and the report) share: the
+ * reconnects), bench_args.c (the command line), bench_pub.c (the
+ * publishers) and bench_report.c (the totals and the report) share: the
  * state of one run. Memory: struct bench owns every array in it; one
  * struct bench per process, found by the loop's callbacks through B.
  */
@@ -16,6 +17,7 @@
 #include "backoff.h"
 #include "cli.h"
 #include "hist.h"
+#include "skim.h"
 #include "timeq.h"
 
 #define BENCH_URLS_MAX 64
@@ -209,6 +211,34 @@ struct bench {
 	int rc;                   /* exit status */
 	lws_sorted_usec_list_t sul_tick;   /* scheduler / phase clock */
 };
+
+/* bench_args.c: the command line into b's options, defaults first.
+ * Returns -1 when the run is to go on, else the exit status (0 after
+ * --help, EX_USAGE after a usage error, said on stderr). */
+int bench_args_parse(struct bench *b, int argc, char **argv);
+
+/* bench.c, for the publishers: the next backoff delay of a thing whose
+ * attempts are counted in *attempt; room number room's name. */
+uint64_t bench_delay_ms(struct bench *b, uint8_t *attempt);
+void bench_room_name(const struct bench *b, uint32_t room, char *out,
+		     size_t size);
+
+/* bench_pub.c: the publishers. init gives each its arrays (-1: out of
+ * memory; free frees what init made, after a failure too). write writes a
+ * publisher's next publish when its connection is writable and says
+ * whether more can be written now; ack and error take the answers to a
+ * ref (the "ref" field of an ack; an error frame's ref, code and message);
+ * seen checks a delivery of publisher pi's ref n under seq; check (from
+ * the tick) wakes publishers whose resend backoff is over and, with
+ * --reconnect, closes a connection whose oldest ref waited --timeout. */
+int bench_pub_init(struct bench *b);
+void bench_pub_free(struct bench *b);
+bool bench_pub_write(struct bench *b, struct bpub *p);
+void bench_pub_ack(struct bench *b, struct bconn *c, struct skim_field *ref);
+void bench_pub_error(struct bench *b, struct bconn *c, const char *ref,
+		     const char *code, const char *message);
+void bench_pub_seen(struct bench *b, int64_t pi, int64_t n, uint64_t seq);
+void bench_pub_check(struct bench *b, int64_t now);
 
 /* Print the report of a finished run on stdout (text or JSON). */
 void bench_report(struct bench *b);
