@@ -12,6 +12,8 @@
  *
  * send joins one room, publishes one message, prints its ack and closes.
  *
+ * The command line is read by session_args.c.
+ *
  * Exit status: 0 after a normal close; 69 when the connection cannot be made;
  * 77 when the server refuses the credentials (HTTP 401/403, close 1008, an
  * unauthorized/forbidden error for send); 65 for another error to send; 75
@@ -19,7 +21,6 @@
  * stdout fails.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,82 +33,11 @@
 
 #include "buf.h"
 #include "cli.h"
-#include "file.h"
 #include "jsonl.h"
 #include "input.h"
 #include "log.h"
-#include "opt.h"
+#include "session.h"
 #include "sig.h"
-
-#define SESSION_ROOMS_MAX 64
-#define SESSION_LINE_MAX (1024 * 1024)      /* longest stdin line */
-#define SESSION_FRAME_MAX (16 * 1024 * 1024) /* longest frame we accept */
-#define SESSION_CLOSE_GRACE_US (3 * LWS_US_PER_SEC)
-
-enum session_mode { MODE_CONNECT, MODE_SEND };
-
-/* One frame waiting for its turn to be written, LWS_PRE headroom first. */
-struct outmsg {
-	struct outmsg *next;     /* queue link */
-	size_t len;              /* payload bytes after the headroom */
-	unsigned char data[];    /* LWS_PRE bytes, then the payload */
-};
-
-struct session {
-	enum session_mode mode;  /* connect or send */
-	struct cli_url url;      /* where, with the auth query added */
-	const char *rooms[SESSION_ROOMS_MAX]; /* --room, in order */
-	int nrooms;              /* how many --room */
-	bool have_since;         /* --since given */
-	uint64_t since;          /* --since SEQ */
-	bool text_only;          /* --text: every line is a string body */
-	bool no_stdin;           /* --no-stdin: only listen */
-	uint64_t window;         /* most publishes in flight */
-	uint64_t timeout_ms;     /* --timeout */
-	const char *auth_token;  /* sent in the first frame, or NULL */
-	const char *ca_file;     /* --ca */
-	bool insecure;           /* --insecure */
-	const char *message;     /* send: MESSAGE */
-	bool json_body;          /* send --json */
-
-	struct lws_context *ctx; /* the one lws context */
-	struct lws *ws;          /* the WebSocket, NULL when gone */
-	struct lws *in;          /* stdin as a raw file, NULL when gone */
-	struct lws *sig;         /* the signal self-pipe as a raw file */
-	struct jsonl jl;         /* stdin line splitter */
-	bool in_reading;         /* stdin is not paused */
-	bool in_eof;             /* stdin ended (lines may remain in jl) */
-	bool input_done;         /* every input line has been handled */
-	bool stopped;            /* signal or stdout failure: no more input */
-	bool out_failed;         /* stdout failed: print nothing more */
-	struct buf rx;           /* a frame being reassembled */
-	bool rx_skip;            /* the current frame is over the limit */
-	struct outmsg *q_head;   /* frames to write, oldest first */
-	struct outmsg *q_tail;   /* last queued frame */
-	size_t q_len;            /* frames queued */
-	json_t *pending;         /* ref key -> count of requests unanswered */
-	uint64_t npending;       /* requests with a ref awaiting an answer */
-	const char **anon;       /* answer types awaited by requests without
-				  * ref, oldest first (window + 1 slots) */
-	uint64_t anon_len;       /* how many */
-	json_t *catchup;         /* room -> the seq its since-join caught up
-				  * to (joined's seq), until it arrives */
-	json_t *codes_seen;      /* error codes logged already */
-	uint64_t next_ref;       /* last ref we gave a publish */
-	uint64_t refused;        /* publishes answered by an error */
-	bool established;        /* the upgrade succeeded */
-	bool closing;            /* we are closing with 1000 */
-	bool we_closed;          /* our close frame went out */
-	bool peer_closed;        /* the server sent a close frame */
-	int close_code;          /* its code */
-	char close_reason[128];  /* its reason, NUL-terminated */
-	bool done;               /* leave the loop */
-	bool rc_set;             /* rc is final */
-	int rc;                  /* exit status */
-	int signals;             /* TERM/INT seen */
-	lws_sorted_usec_list_t sul_timeout; /* ack / send deadline */
-	lws_sorted_usec_list_t sul_close;   /* close handshake deadline */
-};
 
 static void session_pump(struct session *s);
 
@@ -887,216 +817,18 @@ static int session_run(struct session *s)
 	return s->rc_set ? s->rc : EX_SOFTWARE;
 }
 
-static const char session_common_help[] =
-	"  --user U            connect as U (gateway with --auth none)\n"
-	"  --token T           connect with the token T (gateway with --auth jwt)\n"
-	"  --token-file F      read the token from file F\n"
-	"  --token-in-url      send the token in the URL (?token=), for gateways\n"
-	"                      older than the auth frame (default: the first frame)\n"
-	"  --ca F              wss://: trust the certificates in F (PEM)\n"
-	"  --insecure          wss://: accept any certificate (tests only)\n"
-	"  --timeout D         handshake timeout and bounded wait for acks, like\n"
-	"                      500ms, 10s (default 10s)\n"
-	"  -v N                log level 0..3 on stderr (default 1)\n";
-
-static const char connect_help[] =
-	"Print every frame from the server as one JSON line on stdout. Each stdin\n"
-	"line is a request: a JSON object with a \"type\" is sent as it is; any\n"
-	"other line is published to the first --room (text as a string body,\n"
-	"other JSON as that JSON). At end of input wait for the acks, close.\n"
-	"\n"
-	"  --room R            join R once connected (repeatable); the first\n"
-	"                      one receives the publishes\n"
-	"  --since SEQ         join with since SEQ: replay what came after SEQ\n"
-	"  --text              every line is a string body, never JSON\n"
-	"  --no-stdin          do not read stdin; run until closed or signalled\n"
-	"  --window N          stop reading stdin while N publishes await their\n"
-	"                      ack (default 256)\n";
-
-static const char send_help[] =
-	"Join R, publish MESSAGE, print its ack on stdout, close.\n"
-	"\n"
-	"  --room R            the room (required)\n"
-	"  --json              MESSAGE is JSON (any value) instead of text\n";
-
 static int session_main(enum session_mode mode, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "user", required_argument, NULL, 'u' },
-		{ "token", required_argument, NULL, 't' },
-		{ "token-file", required_argument, NULL, 'T' },
-		{ "token-in-url", no_argument, NULL, 'U' },
-		{ "ca", required_argument, NULL, 'C' },
-		{ "insecure", no_argument, NULL, 'I' },
-		{ "room", required_argument, NULL, 'r' },
-		{ "since", required_argument, NULL, 's' },
-		{ "text", no_argument, NULL, 'x' },
-		{ "no-stdin", no_argument, NULL, 'n' },
-		{ "window", required_argument, NULL, 'w' },
-		{ "timeout", required_argument, NULL, 'o' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", required_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *cmd = mode == MODE_SEND ? "send" : "connect";
-	const char *user = NULL, *token = NULL, *token_file = NULL;
 	struct session *s;
-	char err[256], *tok = NULL;
-	uint64_t v;
-	int c, rc, nauth = 0;
-	bool token_in_url = false;
+	char *tok = NULL;
+	int rc;
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return EX_OSERR;
-	s->mode = mode;
-	s->window = 256;
-	s->timeout_ms = 10000;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":v:h", longopts, NULL)) != -1) {
-		bool connect_only = c == 's' || c == 'x' || c == 'n' || c == 'w';
-
-		if ((connect_only && mode != MODE_CONNECT) ||
-		    (c == 'j' && mode != MODE_SEND)) {
-			rc = cli_usage_error(cmd, "unknown option '%s'",
-					     argv[optind - 1]);
-			goto out;
-		}
-		switch (c) {
-		case 'u': user = optarg; nauth++; break;
-		case 't': token = optarg; nauth++; break;
-		case 'T': token_file = optarg; nauth++; break;
-		case 'U': token_in_url = true; break;
-		case 'C': s->ca_file = optarg; break;
-		case 'I': s->insecure = true; break;
-		case 'r':
-			if (s->nrooms == SESSION_ROOMS_MAX) {
-				rc = cli_usage_error(cmd, "at most %d --room",
-						     SESSION_ROOMS_MAX);
-				goto out;
-			}
-			if (!*optarg) {
-				rc = cli_usage_error(cmd, "--room: empty room name");
-				goto out;
-			}
-			s->rooms[s->nrooms++] = optarg;
-			break;
-		case 's':
-			if (opt_uint(optarg, 0, (1ULL << 53), &s->since, err,
-				     sizeof(err)) < 0) {
-				rc = cli_usage_error(cmd, "--since: %s", err);
-				goto out;
-			}
-			s->have_since = true;
-			break;
-		case 'x': s->text_only = true; break;
-		case 'n': s->no_stdin = true; break;
-		case 'j': s->json_body = true; break;
-		case 'w':
-			if (opt_uint(optarg, 1, 1000000, &s->window, err,
-				     sizeof(err)) < 0) {
-				rc = cli_usage_error(cmd, "--window: %s", err);
-				goto out;
-			}
-			break;
-		case 'o':
-			if (opt_duration_ms(optarg, 1, 86400ULL * 1000,
-					    &s->timeout_ms, err, sizeof(err)) < 0) {
-				rc = cli_usage_error(cmd, "--timeout: %s", err);
-				goto out;
-			}
-			break;
-		case 'v':
-			if (opt_uint(optarg, 0, 3, &v, err, sizeof(err)) < 0) {
-				rc = cli_usage_error(cmd, "-v: %s", err);
-				goto out;
-			}
-			log_level = (int)v;
-			break;
-		case 'h':
-			fputs(mode == MODE_SEND ? cli_usage_send :
-			      cli_usage_connect, stdout);
-			fputs("\n", stdout);
-			fputs(mode == MODE_SEND ? send_help : connect_help, stdout);
-			fputs(session_common_help, stdout);
-			rc = 0;
-			goto out;
-		case ':':
-			rc = cli_usage_error(cmd, "option '%s' needs a value",
-					     argv[optind - 1]);
-			goto out;
-		default:
-			rc = cli_usage_error(cmd, "unknown option '%s'",
-					     argv[optind - 1]);
-			goto out;
-		}
-	}
-	if (optind >= argc) {
-		rc = cli_usage_error(cmd, "missing URL");
+	rc = session_args_parse(s, mode, argc, argv, &tok);
+	if (rc >= 0)
 		goto out;
-	}
-	if (cli_url_parse(argv[optind++], &s->url, err, sizeof(err)) < 0) {
-		rc = cli_usage_error(cmd, "%s", err);
-		goto out;
-	}
-	if (mode == MODE_SEND) {
-		if (optind >= argc) {
-			rc = cli_usage_error(cmd, "missing MESSAGE");
-			goto out;
-		}
-		s->message = argv[optind++];
-		if (s->nrooms != 1) {
-			rc = cli_usage_error(cmd, "send needs exactly one --room");
-			goto out;
-		}
-		if (s->json_body) {
-			json_error_t jerr;
-			json_t *j = json_loads(s->message, JSON_DECODE_ANY, &jerr);
-
-			if (!j) {
-				rc = cli_usage_error(cmd, "--json: MESSAGE is not JSON: %s",
-						     jerr.text);
-				goto out;
-			}
-			json_decref(j);
-		} else {
-			json_t *j = json_string(s->message);
-
-			if (!j) {
-				rc = cli_usage_error(cmd, "MESSAGE is not valid UTF-8");
-				goto out;
-			}
-			json_decref(j);
-		}
-	}
-	if (optind < argc) {
-		rc = cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-		goto out;
-	}
-	if (nauth != 1) {
-		rc = cli_usage_error(cmd, "give exactly one of --user, --token, --token-file");
-		goto out;
-	}
-	if (token_file) {
-		size_t n;
-
-		tok = file_read_small(token_file, 1 << 20, &n);
-		if (!tok) {
-			LOG_F("unable to read token file", "file=%s err=%s",
-			      log_q(token_file), log_q(strerror(errno)));
-			rc = EX_NOINPUT;
-			goto out;
-		}
-		token = tok;
-	}
-	if (token && !token_in_url) {
-		s->auth_token = token;
-	} else if (cli_url_add_query(&s->url, user ? "user" : "token",
-				     user ? user : token) < 0) {
-		rc = cli_usage_error(cmd, "URL with credentials is too long");
-		goto out;
-	}
 	jsonl_init(&s->jl, SESSION_LINE_MAX);
 	buf_init(&s->rx, SESSION_FRAME_MAX);
 	s->pending = json_object();
