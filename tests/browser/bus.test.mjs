@@ -76,20 +76,29 @@ async function front(urls) {
 }
 
 // The room's history as the archive holds it, asked through gw2 from a
-// page (a bare WebSocket, paging with before until more is false).
+// page (a bare WebSocket, paging with before until more is false). An
+// unavailable answer (no answer from the archive within the gateways'
+// --bus-timeout of 2 s, which a loaded machine can pass) is asked again
+// after a pause, as chat-protocol(7) tells clients to, at most 5 times.
 function archive(page, room) {
 	return page.evaluate((room) => new Promise((resolve, reject) => {
 		const ws = new WebSocket(`ws://${location.host}/ws?user=auditor`, 'chat.v1');
 		const all = [];
-		const ask = (before) => ws.send(JSON.stringify({ type: 'history', room, limit: 200, before, ref: 'a' }));
-		ws.onopen = () => ask(undefined);
+		let before, retries = 0;
+		const ask = () => ws.send(JSON.stringify({ type: 'history', room, limit: 200, before, ref: 'a' }));
+		ws.onopen = ask;
 		ws.onerror = () => reject(new Error('auditor: no connection'));
 		ws.onmessage = (ev) => {
 			const m = JSON.parse(ev.data);
+			if (m.type === 'error' && m.code === 'unavailable' && retries < 5) {
+				retries++;
+				setTimeout(ask, 500);
+				return;
+			}
 			if (m.type === 'error') { ws.close(); reject(new Error('auditor: ' + ev.data)); return; }
 			if (m.type !== 'history') return;
 			all.unshift(...m.messages.map((x) => ({ seq: x.seq, id: x.id, body: x.body })));
-			if (m.more) ask(m.messages[0].seq);
+			if (m.more) { before = m.messages[0].seq; ask(); }
 			else { ws.close(); resolve(all); }
 		};
 	}), room);
