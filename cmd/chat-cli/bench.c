@@ -116,18 +116,6 @@ static void bench_settle(struct bench *b, struct bconn *c)
 	bench_settle_check(b);
 }
 
-/* The next backoff delay for a thing whose attempts are counted in
- * *attempt: the one shared generator, the caller's count. */
-uint64_t bench_delay_ms(struct bench *b, uint8_t *attempt)
-{
-	uint64_t d;
-
-	b->bo.attempt = *attempt;
-	d = backoff_next_ms(&b->bo);
-	*attempt = b->bo.attempt > 255 ? 255 : (uint8_t)b->bo.attempt;
-	return d;
-}
-
 /* Have c's next step (connect or join, from its state) happen in delay_ms. */
 static void bench_later(struct bench *b, struct bconn *c, uint64_t delay_ms)
 {
@@ -140,12 +128,6 @@ static void bench_later(struct bench *b, struct bconn *c, uint64_t delay_ms)
 		bench_schedule_tick(b, delay_ms * 1000 < BENCH_CHECK_US ?
 				       (lws_usec_t)(delay_ms * 1000 + 500) :
 				       BENCH_CHECK_US);
-}
-
-void bench_room_name(const struct bench *b, uint32_t room, char *out,
-		     size_t size)
-{
-	snprintf(out, size, "%s%" PRIu32, b->prefix, room);
 }
 
 /* Start c's handshake to its URL. */

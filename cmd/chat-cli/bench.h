@@ -8,8 +8,10 @@
 #ifndef CHAT_CLI_BENCH_H
 #define CHAT_CLI_BENCH_H
 
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <libwebsockets.h>
 #include <uv.h>
@@ -217,11 +219,25 @@ struct bench {
  * --help, EX_USAGE after a usage error, said on stderr). */
 int bench_args_parse(struct bench *b, int argc, char **argv);
 
-/* bench.c, for the publishers: the next backoff delay of a thing whose
- * attempts are counted in *attempt; room number room's name. */
-uint64_t bench_delay_ms(struct bench *b, uint8_t *attempt);
-void bench_room_name(const struct bench *b, uint32_t room, char *out,
-		     size_t size);
+/* The next backoff delay for a thing whose attempts are counted in
+ * *attempt (a connection's, a publisher's): the one shared generator, the
+ * caller's count. */
+static inline uint64_t bench_delay_ms(struct bench *b, uint8_t *attempt)
+{
+	uint64_t d;
+
+	b->bo.attempt = *attempt;
+	d = backoff_next_ms(&b->bo);
+	*attempt = b->bo.attempt > 255 ? 255 : (uint8_t)b->bo.attempt;
+	return d;
+}
+
+/* Room number room's name: --room-prefix, then the number. */
+static inline void bench_room_name(const struct bench *b, uint32_t room,
+				   char *out, size_t size)
+{
+	snprintf(out, size, "%s%" PRIu32, b->prefix, room);
+}
 
 /* bench_pub.c: the publishers. init gives each its arrays (-1: out of
  * memory; free frees what init made, after a failure too). write writes a
