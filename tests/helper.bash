@@ -54,23 +54,14 @@ wait_exit() {
 	return 0
 }
 
-# free_port: a loopback TCP port nothing listens on or connects from now,
-# for a server that must come back on the same port. Taken below the
-# kernel's ephemeral range (as scripts/redis does): a port from that range
-# (what binding to port 0 gives) may become another suite's client socket
-# between the pick and the bind.
+# free_port: a loopback TCP port nothing uses now, for a server that must
+# come back on the same port: pick_port of scripts/ports.sh (the servers'
+# own), below the ephemeral range, where binding to port 0 would take one
+# that another suite's client socket may take before the bind.
+. "$TOP/scripts/ports.sh"
 free_port() {
-	local lo=20000 hi eph p i
-	eph=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range)
-	hi=$((eph > lo + 2000 ? eph : 60000))
-	for i in $(seq 1 200); do
-		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo)))
-		if ! ss -Htan | awk '{ print $4 }' | grep -qE "[:.]$p\$"; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
+	local p
+	pick_port p && echo "$p"
 }
 
 # metric NAME_WITH_LABELS: the value of one metric line from /metrics.
