@@ -60,8 +60,8 @@ wait_exit() {
 # that another suite's client socket may take before the bind.
 . "$TOP/scripts/ports.sh"
 free_port() {
-	local p
-	pick_port p && echo "$p"
+	local free_port_p # (not "p": pick_port's own local would take it)
+	pick_port free_port_p && echo "$free_port_p"
 }
 
 # metric NAME_WITH_LABELS: the value of one metric line from /metrics.
